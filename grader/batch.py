@@ -1,0 +1,131 @@
+"""Grade a list of submissions with N worker processes, each running one pytest session.
+
+Workers take submissions from a shared queue one at a time, so a slow submission holds one
+worker while the rest of the batch keeps flowing. Each worker writes a submission's results
+as soon as it is done; a worker that dies costs only the submission it was grading.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+from collections.abc import Callable
+from pathlib import Path
+
+from grader import results
+from grader.discover import Submission
+from grader.plugin import Settings, run_session
+from grader.rubric import load as load_rubric
+
+POLL_SECONDS = 0.5
+
+
+def _worker(tasks, events, settings: Settings, out: str) -> None:
+    """A worker process: one pytest session over the submissions it takes from TASKS."""
+    rubric = load_rubric(settings.rubric_path)
+
+    def take():
+        while (submission := tasks.get()) is not None:
+            events.put(("start", submission.id, os.getpid()))
+            yield submission
+
+    def done(submission: Submission, report: dict) -> None:
+        result = results.from_report(report, rubric)
+        results.save(Path(out), report, result)
+        events.put(("done", submission.id, os.getpid()))
+
+    run_session(take(), settings, done)
+
+
+def grade(submissions: list[Submission], out: Path, settings: Settings, jobs: int = 1,
+          on_result: Callable[[str], None] | None = None) -> None:
+    """Grade SUBMISSIONS into OUT/<id>/results.json; call ON_RESULT(id) as each one finishes."""
+    out.mkdir(parents=True, exist_ok=True)
+    pool = _Pool(submissions, out, settings, on_result)
+    try:
+        pool.run(max(1, min(jobs, len(submissions))))
+    finally:
+        pool.stop()
+
+
+class _Pool:
+    """The worker processes of one batch, and which submission each is grading."""
+
+    def __init__(self, submissions: list[Submission], out: Path, settings: Settings,
+                 on_result: Callable[[str], None] | None):
+        self.context = multiprocessing.get_context("spawn")
+        self.tasks, self.events = self.context.Queue(), self.context.Queue()
+        self.out, self.settings, self.on_result = out, settings, on_result
+        self.by_id = {s.id: s for s in submissions}
+        self.remaining = set(self.by_id)
+        self.workers: dict[int, multiprocessing.Process] = {}
+        self.grading: dict[int, Submission] = {}
+        for submission in submissions:
+            self.tasks.put(submission)
+
+    def run(self, jobs: int) -> None:
+        for _ in range(jobs):
+            self._start_worker()
+        while self.remaining:
+            if not self._handle_events(POLL_SECONDS):
+                self._check_workers()
+
+    def _handle_events(self, timeout: float) -> int:
+        """Handle the events that arrive within TIMEOUT of each other; return how many."""
+        handled = 0
+        while True:
+            try:
+                kind, sub_id, pid = self.events.get(timeout=timeout)
+            except queue.Empty:
+                return handled
+            handled += 1
+            if kind == "start":
+                self.grading[pid] = self.by_id[sub_id]
+            else:
+                self.grading.pop(pid, None)
+                self._finished(sub_id)
+
+    def stop(self) -> None:
+        for process in self.workers.values():
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+
+    def _start_worker(self) -> None:
+        process = self.context.Process(
+            target=_worker, args=(self.tasks, self.events, self.settings, str(self.out)),
+            daemon=True)
+        process.start()
+        self.workers[process.pid] = process
+        self.tasks.put(None)  # this worker's stop sign, queued behind the submissions
+
+    def _finished(self, sub_id: str) -> None:
+        self.remaining.discard(sub_id)
+        if self.on_result:
+            self.on_result(sub_id)
+
+    def _check_workers(self) -> None:
+        """A worker that died takes only its own submission with it; another takes its place.
+        When no worker is left, whatever is still unaccounted for is recorded as lost."""
+        dead = [pid for pid, p in self.workers.items() if not p.is_alive() and p.exitcode != 0]
+        idle = not any(p.is_alive() for p in self.workers.values())
+        if not dead and not idle:
+            return
+        self._handle_events(POLL_SECONDS)  # what a worker said before it went comes first
+        for pid in dead:
+            process = self.workers.pop(pid)
+            lost = self.grading.pop(pid, None)
+            if lost is not None:
+                self._lose(lost, f"the grading worker died (exit code {process.exitcode})")
+            if self.remaining:
+                self._start_worker()
+        if self.remaining and not any(p.is_alive() for p in self.workers.values()):
+            for sub_id in sorted(self.remaining):
+                self._lose(self.by_id[sub_id], "no grading worker was left to grade it")
+
+    def _lose(self, submission: Submission, why: str) -> None:
+        results.save(self.out, {"grader": {"id": submission.id, "lost": why}},
+                     results.grader_failure(submission.id, load_rubric(self.settings.rubric_path),
+                                            why))
+        self._finished(submission.id)

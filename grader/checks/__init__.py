@@ -1,0 +1,1 @@
+"""The checks: one pytest function ``check_<id>`` per rubric check id."""

@@ -1,0 +1,73 @@
+"""Checks of dropout_backward."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks.stats import close, rel_error
+
+H = 1e-5
+MAX_REL_ERROR = 1e-8
+
+
+def _numeric_gradient(student, x: np.ndarray, dout: np.ndarray, param: dict):
+    """The notebook's eval_numerical_gradient_array, with every forward call in one round
+    trip: grad[i] = sum((f(x + h e_i) - f(x - h e_i)) * dout) / (2h). Also returns f(x) from
+    the same batch, to tell whether the forward pass honours the seed."""
+    xs = [x]
+    for i in range(x.size):
+        for sign in (1, -1):
+            shifted = x.copy()
+            shifted.flat[i] += sign * H
+            xs.append(shifted)
+    outs = [call.array(0, "out") for call in student.forward_many(xs, param)]
+    grad = np.array([np.sum((outs[1 + 2 * i] - outs[2 + 2 * i]) * dout) / (2 * H)
+                     for i in range(x.size)]).reshape(x.shape)
+    return grad, outs[0]
+
+
+def check_backward_gradient(student, verdict, rng):
+    notebook = np.random.RandomState(231)
+    nb_x = notebook.randn(10, 10) + 10
+    cases = [
+        ("the notebook's case: randn(10, 10) + 10, p = 0.2, seed 123",
+         nb_x, notebook.randn(*nb_x.shape), {"mode": "train", "p": 0.2, "seed": 123}),
+        ("randn(6, 8) + 10, p = 0.6, seed 42", rng.standard_normal((6, 8)) + 10,
+         rng.standard_normal((6, 8)), {"mode": "train", "p": 0.6, "seed": 42}),
+    ]
+    for name, x, dout, param in cases:
+        with verdict.case(name) as case:
+            forward = student.forward(x, param)
+            out = forward.array(0, "out")
+            dx = student.backward(dout, forward.handle).array(None, "dx")
+            if dx.shape != x.shape or out.shape != x.shape:
+                case.fail(f"dx has shape {dx.shape}", f"{x.shape}, the shape of x")
+                continue
+            numeric, repeat = _numeric_gradient(student, x, dout, param)
+            if np.array_equal(repeat, out):
+                expected, against = numeric, "the numeric gradient"
+            else:
+                # The forward pass ignores the seed, so the numeric gradient is noise; judge dx
+                # against the mask this very forward call used instead.
+                expected, against = dout * out / x, "dout × (the mask your forward call used)"
+            error = rel_error(dx, expected)
+            if not error < MAX_REL_ERROR:
+                p = param["p"]
+                cause = "backward_no_scale" if close(dx, expected * p) else None
+                case.fail(f"relative error {error:.1e} against {against}",
+                          f"below {MAX_REL_ERROR:.0e}", cause)
+
+
+def check_backward_test_mode(student, verdict, rng):
+    dout = rng.standard_normal((30, 40))
+    for p in (0.25, 0.7):
+        with verdict.case(f"test mode, p = {p}") as case:
+            # The cache of test mode is fixed by the starter: (dropout_param, None).
+            param = {"mode": "test", "p": p}
+            dx = student.backward(dout, (param, None)).array(None, "dx")
+            if close(dx, dout):
+                continue
+            if close(dx, dout * p) or close(dx, dout / p):
+                case.fail("dx was dout scaled by p", "dx = dout", "backward_scales_in_test")
+            else:
+                case.fail("dx was not dout", "dx = dout")

@@ -1,0 +1,116 @@
+"""Checks of dropout_forward. Each judges one property, so one mistake costs one check."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks.conftest import NOTEBOOK_PS, attempt
+from grader.checks.stats import close, differ, kept_tolerance, mean_ratio_tolerance
+from grader.misconceptions import match
+
+
+def _input(rng: np.random.Generator, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
+    """Activations around 10 (as in the notebook): no zeros, so a zero output means dropped."""
+    return (rng.standard_normal(shape) + 10).astype(dtype)
+
+
+def check_forward_shape(student, verdict, rng):
+    for shape in ((1000,), (40, 50), (8, 3, 6, 6)):
+        with verdict.case(f"{len(shape)}-D input of shape {shape}") as case:
+            x = _input(rng, shape)
+            for mode in ("train", "test"):
+                out = student.forward(x, {"mode": mode, "p": 0.5, "seed": 1}).array(0, "out")
+                if out.shape != x.shape:
+                    case.fail(f"{mode} mode returned shape {out.shape}", f"{x.shape}",
+                              "only_2d" if out.ndim == 2 and x.ndim != 2 else None)
+
+
+def check_forward_dtype(student, verdict, rng):
+    for dtype in (np.float32, np.float64):
+        name = np.dtype(dtype).name
+        with verdict.case(f"{name} input") as case:
+            x = _input(rng, (60, 70), dtype)
+            for mode in ("train", "test"):
+                out = student.forward(x, {"mode": mode, "p": 0.5, "seed": 1}).array(0, "out")
+                if out.dtype != x.dtype:
+                    case.fail(f"{mode} mode returned {out.dtype}", name, "loses_dtype")
+
+
+def check_test_mode_identity(student, verdict, rng):
+    x = _input(rng, (80, 90))
+    for p in (0.25, 0.7):
+        with verdict.case(f"test mode, p = {p}") as case:
+            out = student.forward(x, {"mode": "test", "p": p}).array(0, "out")
+            if out.shape != x.shape or close(out, x):
+                continue  # a wrong shape is forward_shape's to judge
+            dropped = float(np.mean(out == 0))
+            if dropped > 0:
+                case.fail(f"{dropped:.0%} of the outputs were zero", "x unchanged",
+                          "mask_at_test")
+            elif close(out, x * p) or close(out, x / p):
+                how = "multiplied" if close(out, x * p) else "divided"
+                case.fail(f"the output was x {how} by p", "x unchanged", "scales_at_test")
+            else:
+                case.fail(f"the output was not x: {differ(out, x)}", "x unchanged")
+
+
+def check_keep_probability(student, verdict, notebook_runs, notebook_x):
+    for p in NOTEBOOK_PS:
+        with verdict.case(f"p = {p}") as case:
+            out = notebook_runs[p].get().array(0, "out")
+            if out.shape != notebook_x.shape:
+                case.fail(f"returned shape {out.shape} for input of shape {notebook_x.shape}")
+                continue
+            kept = np.count_nonzero(out) / out.size
+            tol = kept_tolerance(p, out.size)
+            if abs(kept - p) > tol:
+                hypotheses = {"p_as_drop": lambda q: 1 - q, "drops_nothing": lambda q: 1.0,
+                              "drops_everything": lambda q: 0.0}
+                case.fail(f"kept {kept:.1%} of the units", f"{p:.0%} (± {tol:.1%})",
+                          match({p: kept}, hypotheses, {p: tol}))
+
+
+def check_mean_preserved(student, verdict, notebook_runs, notebook_x):
+    mean_x = float(np.mean(notebook_x))
+    for p in NOTEBOOK_PS:
+        with verdict.case(f"p = {p}") as case:
+            out = notebook_runs[p].get().array(0, "out")
+            ratio = float(np.mean(out)) / mean_x
+            tol = mean_ratio_tolerance(notebook_x, p)
+            if not abs(ratio - 1) <= tol:  # also catches NaN
+                hypotheses = {"no_rescale": lambda q: q,
+                              "wrong_comparison": lambda q: (1 - q) / q}
+                case.fail(f"the train-mode mean was {ratio:.3f} × the input's mean "
+                          f"({np.mean(out):.3f} against {mean_x:.3f})",
+                          f"1.000 × (± {tol:.3f})",
+                          match({p: ratio}, hypotheses, {p: max(3 * tol, 0.05)}))
+
+
+def check_input_untouched(student, verdict, rng):
+    x = _input(rng, (60, 70))
+    for mode in ("train", "test"):
+        with verdict.case(f"{mode} mode") as case:
+            after = student.forward(x, {"mode": mode, "p": 0.5, "seed": 1}).args_after[0]
+            if not isinstance(after, np.ndarray):
+                case.fail(f"x could not be read back after the call: {after}")
+            elif not np.array_equal(after, x):
+                case.fail(f"x was changed by the call: {differ(after, x)}",
+                          "x as it was", "modifies_input")
+
+
+def check_seeded_determinism(student, verdict, rng):
+    x = _input(rng, (100, 100))
+    first, again, other = (attempt(student.forward, x, {"mode": "train", "p": 0.5, "seed": seed})
+                           for seed in (123, 123, 231))
+    with verdict.case("the same seed twice gives the same output") as case:
+        a, b = first.get().array(0, "out"), again.get().array(0, "out")
+        if not np.array_equal(a, b, equal_nan=True):
+            case.fail(f"two calls with seed 123 disagree: {differ(b, a)}", "identical outputs",
+                      "ignores_seed")
+    with verdict.case("different seeds give different masks") as case:
+        kept_a, kept_c = first.get().array(0, "out") != 0, other.get().array(0, "out") != 0
+        if kept_a.all() or not kept_a.any():
+            case.skip()  # nothing or everything dropped: keep_probability's to judge
+        elif np.array_equal(kept_a, kept_c):
+            case.fail("seeds 123 and 231 gave the same mask", "different masks",
+                      "constant_seed")

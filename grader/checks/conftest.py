@@ -1,0 +1,55 @@
+"""Fixtures shared by the checks. Session scope means one submission: the grading run loop
+tears every fixture down between submissions."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from grader.student import Call, StudentError
+
+NOTEBOOK_PS = (0.25, 0.4, 0.7)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A call made once for several checks; its failure is raised again in each."""
+
+    call: Call | None = None
+    error: StudentError | None = None
+
+    def get(self) -> Call:
+        if self.error is not None:
+            raise self.error
+        return self.call
+
+
+def attempt(function: Callable[..., Call], *args) -> Attempt:
+    try:
+        return Attempt(call=function(*args))
+    except StudentError as err:
+        return Attempt(error=err)
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """A generator seeded by the check's name: the same inputs on every run and machine."""
+    return np.random.default_rng(zlib.crc32(request.node.name.encode()))
+
+
+@pytest.fixture(scope="session")
+def notebook_x() -> np.ndarray:
+    """The notebook's forward-pass input: np.random.seed(231); randn(500, 500) + 10."""
+    return np.random.RandomState(231).randn(500, 500) + 10
+
+
+@pytest.fixture(scope="session")
+def notebook_runs(student, notebook_x) -> dict[float, Attempt]:
+    """Train-mode forward passes on the notebook's input, for p in 0.25, 0.4, 0.7 (no seed,
+    as in the notebook); shared by keep_probability and mean_preserved."""
+    return {p: attempt(student.forward, notebook_x, {"mode": "train", "p": p})
+            for p in NOTEBOOK_PS}

@@ -1,0 +1,90 @@
+"""The ``grade`` command: a thin click layer over discover -> batch -> results -> terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from grader import __version__, batch, discover, results, terminal
+from grader.plugin import Settings
+from grader.rubric import RubricError
+from grader.rubric import load as load_rubric
+from grader.sandbox import Limits
+
+REFERENCE = Path(__file__).resolve().parent.parent / "reference"
+
+
+class DefaultGroup(click.Group):
+    """A group whose first argument, when it is not a command name, goes to ``run``:
+    ``grade submissions/`` means ``grade run submissions/``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "--version"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=DefaultGroup)
+@click.version_option(__version__, prog_name="dropout-grader")
+def main() -> None:
+    """Grade CS231n dropout submissions. `grade PATH` is `grade run PATH`."""
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("grading"),
+              show_default=True, help="Folder for results.json files and grades.csv.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              show_default="number of cores", help="Submissions graded in parallel.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=Limits.timeout,
+              show_default=True, help="Seconds each call into student code may take.")
+@click.option("--rubric", type=click.Path(path_type=Path, dir_okay=False),
+              help="A rubric TOML overriding the default points, titles, visibility.")
+@click.option("--single/--each", default=None,
+              help="Grade PATH as one submission, or each entry of PATH as one "
+                   "(default: decided by what PATH holds).")
+@click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PERCENT",
+              help="Exit with status 1 if a submission scores below PERCENT.")
+@click.option("--self-check", is_flag=True,
+              help="Grade the bundled reference solution; it must score 100%.")
+def run(path: Path | None, out: Path, jobs: int, timeout: float, rubric: Path | None,
+        single: bool | None, fail_under: float | None, self_check: bool) -> None:
+    """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
+    layers.py), or a folder whose entries are submissions."""
+    if self_check:
+        if not REFERENCE.is_dir():
+            raise click.UsageError("--self-check needs a clone of the repository (reference/)")
+        path, single = REFERENCE, True
+    if path is None:
+        raise click.UsageError("missing PATH: the submission or folder of submissions to grade")
+    try:
+        checks = load_rubric(rubric)
+        submissions, skipped = discover.find_submissions(path, single)
+    except (RubricError, discover.DiscoveryError) as err:
+        raise click.UsageError(str(err)) from err
+    if out.exists() and not out.is_dir():
+        raise click.UsageError(f"--out {out} is a file, not a folder")
+    if skipped:
+        click.echo(f"skipped {len(skipped)} entries that are not submissions: "
+                   f"{', '.join(skipped)}", err=True)
+    settings = Settings(limits=replace(Limits(), timeout=timeout), rubric_path=rubric)
+    with click.progressbar(length=len(submissions), label="grading", file=sys.stderr,
+                           show_pos=True) as bar:
+        batch.grade(submissions, out, settings, jobs, on_result=lambda _id: bar.update(1))
+    results.write_gradebook(out, checks)
+    ids = {s.id for s in submissions}
+    graded = [r for r in results.load_all(out) if r.id in ids]
+    if len(submissions) == 1:
+        click.echo(terminal.feedback(graded[0]))
+    else:
+        click.echo(terminal.table(graded))
+    click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")
+    if self_check and graded[0].score < graded[0].max_score:
+        raise SystemExit(1)
+    if fail_under is not None and any(
+            r.score < fail_under / 100 * r.max_score for r in graded):
+        raise SystemExit(1)

@@ -1,0 +1,97 @@
+"""The mistakes students really make, each with words that teach, and the matching of
+observations against them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Misconception:
+    key: str
+    title: str
+    advice: str
+
+
+CATALOGUE = {m.key: m for m in [
+    Misconception("p_as_drop", "treats p as the drop probability",
+                  "p is the probability of KEEPING a unit: keep a unit when "
+                  "np.random.rand(*x.shape) < p."),
+    Misconception("wrong_comparison", "compares the wrong way round",
+                  "`rand > p` keeps about 1 - p of the units, yet the kept ones are divided by "
+                  "p. Keep a unit when rand < p."),
+    Misconception("no_rescale", "forgets to divide by p",
+                  "This is vanilla dropout: the expected output shrinks to p times the input. "
+                  "Inverted dropout divides the kept units by p during training so that nothing "
+                  "needs scaling at test time (Inline Question 1 asks why)."),
+    Misconception("drops_nothing", "drops no unit at all",
+                  "The mask keeps every unit. Check the comparison that builds it: "
+                  "np.random.rand(*x.shape) < p."),
+    Misconception("drops_everything", "drops every unit",
+                  "The mask keeps nothing. Check the comparison that builds it: "
+                  "np.random.rand(*x.shape) < p."),
+    Misconception("scales_at_test", "scales the output at test time",
+                  "With inverted dropout the scaling happens during training only; in test "
+                  "mode return x unchanged."),
+    Misconception("mask_at_test", "applies a random mask at test time",
+                  "Dropout is switched off at test time: in test mode return x unchanged."),
+    Misconception("loses_dtype", "loses the input's dtype",
+                  "np.random.rand returns float64, so float32 activations come back float64. "
+                  "Keep the starter's line `out = out.astype(x.dtype, copy=False)`."),
+    Misconception("modifies_input", "modifies x in place",
+                  "An in-place operation such as `x *= mask` changes the caller's array. "
+                  "Build a new array: `out = x * mask`."),
+    Misconception("ignores_seed", "ignores the seed",
+                  "When dropout_param has a 'seed', call np.random.seed(dropout_param['seed']) "
+                  "before drawing the mask; the gradient check depends on it."),
+    Misconception("constant_seed", "seeds with a constant",
+                  "Different seeds must give different masks: seed with dropout_param['seed'], "
+                  "not a fixed number."),
+    Misconception("backward_no_scale", "backward forgets the 1/p",
+                  "The forward pass divides the kept units by p, so the gradient must too: "
+                  "dx = dout * mask / p when the mask holds booleans (or dout * mask when the "
+                  "stored mask already holds 1/p)."),
+    Misconception("backward_mask_in_test", "uses the mask in test mode",
+                  "In test mode the mask is None and the layer is the identity: dx = dout."),
+    Misconception("backward_scales_in_test", "scales the gradient in test mode",
+                  "In test mode the layer is the identity, so dx = dout."),
+    Misconception("only_2d", "works only for 2-D input",
+                  "Unpacking `N, D = x.shape` fails for 1-D and 4-D inputs (conv layers give "
+                  "4-D). Use np.random.rand(*x.shape) so any shape works."),
+    Misconception("not_implemented", "not implemented yet",
+                  "The starter's TODO blocks are still empty (the function returns None)."),
+    Misconception("does_not_import", "the file does not import",
+                  "Fix the error above so the module can be imported; nothing could be checked."),
+]}
+
+
+def advice(key: str | None) -> str:
+    """'Likely cause: ...' for a misconception key, or '' for None."""
+    if key is None:
+        return ""
+    m = CATALOGUE[key]
+    return f"Likely cause: {m.title}. {m.advice}"
+
+
+def match(observed: dict[float, float], hypotheses: dict[str, Callable[[float], float]],
+          tolerance: dict[float, float]) -> str | None:
+    """The first hypothesis that predicts every observation (by p) within its tolerance."""
+    for key, predict in hypotheses.items():
+        if observed and all(abs(value - predict(p)) <= tolerance[p]
+                            for p, value in observed.items()):
+            return key
+    return None
+
+
+def from_exception(function: str, type_name: str, message: str) -> str | None:
+    """The misconception an exception from student code most likely shows."""
+    if function == "dropout_backward" and type_name == "TypeError" and "NoneType" in message:
+        return "backward_mask_in_test"
+    if type_name == "AttributeError" and "'NoneType'" in message and "astype" in message:
+        return "not_implemented"
+    if type_name == "ValueError" and "unpack" in message and "(expected 2" in message:
+        return "only_2d"
+    if type_name == "NotImplementedError":
+        return "not_implemented"
+    return None

@@ -1,0 +1,178 @@
+"""The pytest plugin that grades: one pytest session runs the checks once per submission.
+
+The run loop takes submissions one at a time, starts each one's sandbox, runs every check
+item against it, and hands the submission's own pytest-json-report (plus what the sandbox
+saw) to a callback before the next one starts. Between submissions every fixture is torn
+down, so a session-scoped fixture lives exactly as long as one submission.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pytest_jsonreport.plugin import JSONReport
+from pytest_jsonreport.serialize import make_report, make_summary
+
+from grader import discover, rubric
+from grader.sandbox import Limits, Sandbox
+from grader.student import Student
+from grader.verdict import Verdict
+
+CHECKS_DIR = Path(__file__).with_name("checks")
+VERDICT = pytest.StashKey[Verdict]()
+JUDGED = pytest.StashKey[bool]()
+CHECK_PREFIX = "check_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a grading session needs to know; plain data, so it can cross to worker processes."""
+
+    limits: Limits = field(default_factory=Limits)
+    rubric_path: Path | None = None
+    rng_seed: int = 231
+
+
+class StreamingReport(JSONReport):
+    """pytest-json-report, handing out each submission's test entries as soon as they are done
+    (and forgetting them, so a long batch holds only one submission's entries)."""
+
+    def take(self) -> dict:
+        tests, self._json_tests = self._json_tests, type(self._json_tests)()
+        return tests
+
+
+def check_id(item: pytest.Item) -> str:
+    return getattr(item, "originalname", item.name).removeprefix(CHECK_PREFIX)
+
+
+class GradingPlugin:
+    """Fixtures ``student`` and ``verdict``, and the per-submission run loop."""
+
+    def __init__(self, submissions: Iterable[discover.Submission], settings: Settings,
+                 on_done: Callable[[discover.Submission, dict], None]):
+        self.submissions = submissions
+        self.settings = settings
+        self.rubric = rubric.load(settings.rubric_path)
+        self.on_done = on_done
+        self.report = StreamingReport()
+        self.current: Student | None = None
+
+    # -- fixtures ---------------------------------------------------------------------------
+
+    @pytest.fixture(scope="session")
+    def student(self) -> Student:
+        """The submission being graded, called through its sandbox."""
+        return self.current
+
+    @pytest.fixture
+    def verdict(self, request: pytest.FixtureRequest) -> Verdict:
+        """The check's verdict: record sub-cases on it; the plugin turns it into the outcome."""
+        verdict = request.node.stash[VERDICT] = Verdict()
+        return verdict
+
+    # -- hooks ------------------------------------------------------------------------------
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        order = {cid: i for i, cid in enumerate(self.rubric.ids)}
+        found = {check_id(item) for item in items}
+        unknown = sorted(found - set(order))
+        missing = [cid for cid in self.rubric.ids if cid not in found]
+        if unknown or missing:
+            raise pytest.UsageError(f"checks and rubric disagree: no rubric entry for {unknown}, "
+                                    f"no check for {missing}")
+        items.sort(key=lambda item: order[check_id(item)])
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):
+        result = yield  # an exception here is the check's own: the grader failed
+        verdict = item.stash.get(VERDICT, None)
+        if verdict is not None:
+            item.stash[JUDGED] = True
+            if verdict.failed:
+                pytest.fail(verdict.feedback(), pytrace=False)
+        return result
+
+    def pytest_json_runtest_metadata(self, item: pytest.Item, call: pytest.CallInfo) -> dict:
+        meta = {"check": check_id(item)}
+        verdict = item.stash.get(VERDICT, None)
+        if call.when == "call" and verdict is not None and item.stash.get(JUDGED, False):
+            meta.update(fraction=verdict.fraction, feedback=verdict.feedback(),
+                        judged=True, misconceptions=verdict.misconceptions,
+                        status=verdict.status)
+        return meta
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        if session.testsfailed:
+            raise session.Interrupted("the checks could not be collected")
+        for submission in self.submissions:
+            self._grade(session.items, submission)
+        return True
+
+    # -- one submission ---------------------------------------------------------------------
+
+    def _grade(self, items: list[pytest.Item], submission: discover.Submission) -> None:
+        started = time.monotonic()
+        self.report.take()
+        facts = {"id": submission.id, "path": str(submission.path),
+                 "content_hash": discover.content_hash(submission.path)}
+        with tempfile.TemporaryDirectory(prefix="dropout-grader-") as scratch:
+            target, problem = None, None
+            try:
+                target = discover.locate(discover.prepare(submission, Path(scratch)))
+            except discover.SubmissionError as err:
+                problem = str(err)
+            with contextlib.ExitStack() as stack:
+                box = None
+                if target is not None:
+                    box = stack.enter_context(
+                        Sandbox(target, self.settings.limits, self.settings.rng_seed))
+                self.current = Student(box, target, problem)
+                for i, item in enumerate(items):
+                    next_item = items[i + 1] if i + 1 < len(items) else None
+                    item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
+            self.current = None
+            facts.update(file=target.display if target else None,
+                         output=box.output.text() if box else "", problem=problem)
+        tests = self.report.take()
+        report = make_report(created=time.time(), duration=time.monotonic() - started,
+                             exitcode=0, root=str(CHECKS_DIR), environment={},
+                             summary=make_summary(tests, collected=len(items)),
+                             tests=list(tests.values()), grader=facts)
+        self.on_done(submission, report)
+
+
+def run_session(submissions: Iterable[discover.Submission], settings: Settings,
+                on_done: Callable[[discover.Submission, dict], None]) -> None:
+    """Grade SUBMISSIONS in one pytest session in this process, calling ON_DONE for each.
+
+    Only the grader's own checks are collected: the rootdir, ini file and conftest search are
+    pinned to them, and no submission path is ever a pytest argument."""
+    plugin = GradingPlugin(submissions, settings, on_done)
+    args = [str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
+            "--confcutdir", str(CHECKS_DIR), "-p", "pytest_jsonreport", "-p", "no:cacheprovider",
+            "-p", "no:faulthandler", "-p", "no:logging", "-p", "no:warnings", "-p", "no:doctest",
+            "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:stepwise",
+            "--capture=no", "-qq", "--no-header", "--json-report-file=none",
+            "--json-report-omit", "collectors", "keywords", "log", "streams"]
+    saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the instructor's plugins stay out
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as chatter:
+            code = pytest.main(args, plugins=[plugin, plugin.report])
+    finally:
+        if saved is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = saved
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise RuntimeError(f"the grading session failed ({code!r}):\n{chatter.getvalue()}")

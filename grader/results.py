@@ -1,0 +1,189 @@
+"""From a submission's pytest-json-report to scores: ``results.json`` (Gradescope's format)
+and the gradebook ``grades.csv``, always rebuilt from the results files on disk."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import __version__
+from grader.rubric import Rubric
+from grader.verdict import STATUS_ORDER
+
+RESULTS = "results.json"
+RAW_REPORT = "pytest-report.json"
+GRADEBOOK = "grades.csv"
+STATUSES = ("ok", *STATUS_ORDER)
+GRADER_FAILED = ("The grader itself failed on this check: this is not your fault. "
+                 "Please tell the course staff.")
+
+
+@dataclass
+class CheckResult:
+    id: str
+    title: str
+    score: float
+    max_score: float
+    feedback: str
+    visibility: str = "visible"
+    misconceptions: list[str] = field(default_factory=list)
+    grader_error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
+
+
+@dataclass
+class SubmissionResult:
+    id: str
+    status: str
+    checks: list[CheckResult]
+    file: str | None = None
+    problem: str | None = None
+    output: str = ""
+    content_hash: str = ""
+    execution_time: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(c.score for c in self.checks), 4)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.checks)
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+
+def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
+    """Score one submission's pytest-json-report against the rubric."""
+    facts = report["grader"]
+    by_check = {t.get("metadata", {}).get("check"): t for t in report.get("tests", [])}
+    checks, statuses = [], set()
+    for check in rubric.checks:
+        test = by_check.get(check.id)
+        meta = (test or {}).get("metadata", {})
+        if test is not None and meta.get("judged") and test["outcome"] in ("passed", "failed"):
+            fraction = 1.0 if test["outcome"] == "passed" else float(meta["fraction"])
+            result = CheckResult(check.id, check.title, round(check.points * fraction, 4),
+                                 check.points, meta.get("feedback", ""), check.visibility,
+                                 list(meta.get("misconceptions", [])))
+            statuses.add(meta.get("status"))
+        else:
+            trace = "\n".join(str(stage.get("longrepr", "")) for stage in
+                              (test or {}).values() if isinstance(stage, dict))
+            result = CheckResult(check.id, check.title, 0.0, check.points, GRADER_FAILED,
+                                 check.visibility, grader_error=trace or "the check did not run")
+            statuses.add("error")
+        checks.append(result)
+    status = next((s for s in STATUS_ORDER if s in statuses), "ok")
+    return SubmissionResult(facts["id"], status, checks, facts.get("file"), facts.get("problem"),
+                            facts.get("output", ""), facts.get("content_hash", ""),
+                            round(float(report.get("duration", 0.0)), 3))
+
+
+def grader_failure(sub_id: str, rubric: Rubric, why: str) -> SubmissionResult:
+    """A valid result for a submission the grader could not grade: 0 points, says why."""
+    checks = [CheckResult(c.id, c.title, 0.0, c.points, GRADER_FAILED, c.visibility,
+                          grader_error=why) for c in rubric.checks]
+    return SubmissionResult(sub_id, "error", checks,
+                            problem=f"The grader failed on this submission ({why}).")
+
+
+def summary(result: SubmissionResult) -> str:
+    """The top-level text of results.json: score, what went wrong, what the code printed."""
+    lines = [f"Score: {result.score:g} / {result.max_score:g} "
+             f"({'all' if not result.failed else len(result.checks) - len(result.failed)} "
+             f"of {len(result.checks)} checks passed)."]
+    if result.file:
+        lines.append(f"Graded file: {result.file}")
+    if result.problem:
+        lines.append(result.problem)
+    if result.status != "ok":
+        lines.append(f"Status: {result.status}. See the checks below for the details.")
+    if result.output.strip():
+        lines += ["", "Your code printed:", result.output.rstrip()]
+    return "\n".join(lines)
+
+
+def to_gradescope(result: SubmissionResult) -> dict:
+    """The submission in Gradescope's results.json format."""
+    tests = []
+    for check in result.checks:
+        test = {"name": check.title, "score": check.score, "max_score": check.max_score,
+                "status": "passed" if check.passed else "failed", "output": check.feedback,
+                "visibility": check.visibility,
+                "extra_data": {"check": check.id, "misconceptions": check.misconceptions}}
+        if check.grader_error:
+            test["extra_data"]["grader_error"] = check.grader_error
+        tests.append(test)
+    return {"score": result.score, "execution_time": result.execution_time,
+            "output": summary(result), "tests": tests,
+            "extra_data": {"id": result.id, "status": result.status, "file": result.file,
+                           "content_hash": result.content_hash, "grader": __version__,
+                           "captured_output": result.output}}
+
+
+def from_gradescope(data: dict) -> SubmissionResult:
+    """Read back a results.json written by :func:`to_gradescope`."""
+    extra = data["extra_data"]
+    checks = [CheckResult(t["extra_data"]["check"], t["name"], t["score"], t["max_score"],
+                          t.get("output", ""), t.get("visibility", "visible"),
+                          t["extra_data"].get("misconceptions", []),
+                          t["extra_data"].get("grader_error")) for t in data["tests"]]
+    return SubmissionResult(extra["id"], extra["status"], checks, extra.get("file"), None,
+                            extra.get("captured_output", ""), extra.get("content_hash", ""),
+                            data.get("execution_time", 0.0))
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write TEXT to PATH so that readers see the old file or the new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(out: Path, report: dict, result: SubmissionResult) -> None:
+    """Write OUT/<id>/pytest-report.json, then OUT/<id>/results.json (the file that counts)."""
+    folder = out / result.id
+    write_atomic(folder / RAW_REPORT, json.dumps(report, indent=1, default=str))
+    write_atomic(folder / RESULTS, json.dumps(to_gradescope(result), indent=2))
+
+
+def load_all(out: Path) -> list[SubmissionResult]:
+    """Every results.json under OUT, sorted by id; unreadable ones are skipped."""
+    found = []
+    for path in sorted(out.glob(f"*/{RESULTS}")):
+        try:
+            found.append(from_gradescope(json.loads(path.read_text())))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return sorted(found, key=lambda r: r.id)
+
+
+def write_gradebook(out: Path, rubric: Rubric) -> list[SubmissionResult]:
+    """Rebuild OUT/grades.csv from the results files under OUT; return what it holds."""
+    graded = load_all(out)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "score", "max_score", "status", *rubric.ids])
+    for result in graded:
+        points = {c.id: c.score for c in result.checks}
+        writer.writerow([result.id, f"{result.score:g}", f"{result.max_score:g}", result.status,
+                         *(f"{points.get(cid, 0):g}" for cid in rubric.ids)])
+    write_atomic(out / GRADEBOOK, buffer.getvalue())
+    return graded

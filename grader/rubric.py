@@ -1,0 +1,73 @@
+"""The rubric: check id -> points, title, visibility. The default ships as ``rubric.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PATH = Path(__file__).with_name("rubric.toml")
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+
+
+class RubricError(Exception):
+    """The rubric file is unreadable or names something the grader does not know."""
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    points: float
+    title: str
+    visibility: str = "visible"
+
+
+@dataclass(frozen=True)
+class Rubric:
+    checks: tuple[Check, ...]
+
+    def __getitem__(self, check_id: str) -> Check:
+        return next(c for c in self.checks if c.id == check_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return [c.id for c in self.checks]
+
+    @property
+    def total(self) -> float:
+        return sum(c.points for c in self.checks)
+
+
+def load(path: Path | None = None) -> Rubric:
+    """The default rubric, with the checks that PATH names overridden by PATH's values."""
+    default = _parse(DEFAULT_PATH, known=None)
+    if path is None:
+        return default
+    overrides = {c.id: c for c in _parse(path, known={c.id: c for c in default.checks}).checks}
+    return Rubric(tuple(overrides.get(c.id, c) for c in default.checks))
+
+
+def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RubricError(f"cannot read the rubric {path}: {exc}") from exc
+    table = data.get("checks")
+    if not isinstance(table, dict) or not table:
+        raise RubricError(f"{path}: no [checks.<id>] tables")
+    checks = []
+    for check_id, spec in table.items():
+        base = (known or {}).get(check_id)
+        if known is not None and base is None:
+            raise RubricError(f"{path}: unknown check id {check_id!r} "
+                              f"(known: {', '.join(known)})")
+        points = spec.get("points", base.points if base else None)
+        if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
+            raise RubricError(f"{path}: check {check_id!r} needs points >= 0, got {points!r}")
+        visibility = spec.get("visibility", base.visibility if base else "visible")
+        if visibility not in VISIBILITIES:
+            raise RubricError(f"{path}: check {check_id!r} has visibility {visibility!r}; "
+                              f"use one of {', '.join(VISIBILITIES)}")
+        title = str(spec.get("title", base.title if base else check_id.replace("_", " ")))
+        checks.append(Check(check_id, float(points), title, visibility))
+    return Rubric(tuple(checks))

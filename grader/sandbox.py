@@ -1,0 +1,281 @@
+"""One submission's child process: start it with limits, talk to it, judge nothing, kill it.
+
+The child runs :mod:`grader.sandbox_child` under ``python -I -S`` in its own session, with a
+fresh temporary directory as its working directory and a ``sys.path`` that holds only the
+standard library, numpy and the submission. It can reach neither ``grader`` nor
+``reference``. What it sends back is validated here before anything is built from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader import sandbox_child
+from grader.discover import Target
+
+CHILD_SOURCE = Path(sandbox_child.__file__).read_text()
+# Array dtypes accepted from the child; anything else arrives as a description.
+DTYPES = tuple(np.dtype(t).str for t in (
+    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+    "float16", "float32", "float64", "complex64", "complex128"))
+MAX_HEADER = 1 << 20
+FUNCTIONS = ("dropout_forward", "dropout_backward")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-submission limits. Times are seconds, sizes bytes."""
+
+    timeout: float = 5.0
+    memory: int = 1 << 30
+    file_size: int = 16 << 20
+    output: int = 8 << 10
+    cpu_seconds: int = 120
+
+
+class Died(Exception):
+    """The child process is gone, or was stopped; every later call fails with this cause."""
+
+    def __init__(self, message: str, status: str):
+        super().__init__(message)
+        self.message = message
+        self.status = status  # one of grades.csv's statuses: timeout, crash, memory, error
+
+
+@dataclass
+class CapturedOutput:
+    """What the student's code printed (stdout and stderr together), capped."""
+
+    limit: int
+    data: bytearray = field(default_factory=bytearray)
+    dropped: int = 0
+
+    def feed(self, chunk: bytes) -> None:
+        room = self.limit - len(self.data)
+        self.data += chunk[:room]
+        self.dropped += max(0, len(chunk) - room)
+
+    def text(self) -> str:
+        text = self.data.decode("utf-8", "replace")
+        if self.dropped:
+            text += f"\n[... {self.dropped:,} more bytes of output not shown]"
+        return text
+
+
+def numpy_path() -> list[str]:
+    """A folder holding numpy alone (symlinks), so the child can import numpy and nothing else
+    that is installed beside it (the grader, pytest, the reference)."""
+    site = Path(np.__file__).resolve().parent.parent
+    shim = Path(tempfile.gettempdir()) / f"dropout-grader-numpy-{os.getuid()}-{np.__version__}"
+    if not (shim / "numpy").exists():
+        staging = Path(tempfile.mkdtemp(prefix="numpy-shim-"))
+        for name in ("numpy", "numpy.libs"):
+            if (site / name).exists():
+                (staging / name).symlink_to(site / name)
+        try:
+            staging.rename(shim)
+        except OSError:  # another worker made it first
+            pass
+    return [str(shim)]
+
+
+class Sandbox:
+    """The child process of one submission. Use as a context manager; :meth:`close` kills
+    its whole process group."""
+
+    def __init__(self, target: Target, limits: Limits, rng_seed: int = 231):
+        self.target = target
+        self.limits = limits
+        self.rng_seed = rng_seed
+        self.output = CapturedOutput(limits.output)
+        self.dead: Died | None = None
+        self.functions: dict[str, bool] = {}
+        self.load_failure: dict | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the child and import the submission. Import failures are kept in
+        ``load_failure`` (a "raised" description) or ``dead``, never raised."""
+        self._workdir = tempfile.mkdtemp(prefix="dropout-grader-run-")
+        req_r, self._req_w = os.pipe()
+        self._resp_r, resp_w = os.pipe()
+        env = {"PATH": "/usr/bin:/bin", "HOME": self._workdir, "LANG": "C.UTF-8",
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", CHILD_SOURCE, str(req_r), str(resp_w)],
+            cwd=self._workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), start_new_session=True)
+        os.close(req_r)
+        os.close(resp_w)
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        setup = {
+            "rlimits": {"RLIMIT_AS": self.limits.memory, "RLIMIT_FSIZE": self.limits.file_size,
+                        "RLIMIT_CPU": self.limits.cpu_seconds, "RLIMIT_CORE": 0},
+            "numpy_path": numpy_path(), "rng_seed": self.rng_seed, "dtypes": list(DTYPES),
+            "root": str(self.target.root), "package": self.target.module is not None,
+            "module": self.target.module, "file": str(self.target.file),
+            "functions": list(FUNCTIONS)}
+        try:
+            self._send(setup, [], "the import of " + self.target.display)
+            reply, _ = self._receive("the import of " + self.target.display, 0)
+        except Died as died:
+            self.dead = died
+            return
+        if reply.get("kind") == "loaded":
+            self.functions = {k: bool(v) for k, v in dict(reply.get("functions", {})).items()}
+        else:
+            self.load_failure = reply
+            self._kill()
+
+    def call(self, calls: list[dict], arrays: list[np.ndarray], what: str,
+             max_bytes: int) -> tuple[list[dict], list[np.ndarray | None]]:
+        """Send one batch of calls; return the child's results and the arrays they refer to.
+        Raises :class:`Died` when the child is (or goes) away."""
+        if self.dead:
+            raise self.dead
+        blobs = [np.ascontiguousarray(a).tobytes() for a in arrays]
+        self._send({"calls": calls, "max_bytes": max_bytes}, blobs, what)
+        reply, out_blobs = self._receive(what, max_bytes)
+        if reply.get("kind") != "results" or len(reply.get("results", ())) != len(calls):
+            self._fail(f"{what}: the process sent a malformed answer", "error")
+        return reply["results"], out_blobs
+
+    def close(self) -> None:
+        """Kill the child's whole process group and remove its working directory."""
+        self._kill()
+        for fd in (getattr(self, "_req_w", None), getattr(self, "_resp_r", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._req_w = self._resp_r = None
+        if getattr(self, "_reader", None):
+            self._reader.join(timeout=1)
+        if getattr(self, "_workdir", None):
+            subprocess.run(["rm", "-rf", self._workdir], check=False)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        stream = self._proc.stdout
+        while chunk := stream.read1(65536):
+            self.output.feed(chunk)
+
+    def _kill(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _fail(self, message: str, status: str) -> None:
+        self.dead = Died(message, status)
+        self._kill()
+        raise self.dead
+
+    @staticmethod
+    def _deadline_wait(fd: int, deadline: float, write: bool) -> bool:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        readable, writable, _ = select.select([] if write else [fd], [fd] if write else [], [],
+                                              remaining)
+        return bool(writable or readable)
+
+    def _send(self, header: dict, blobs: list[bytes], what: str) -> None:
+        frame = memoryview(sandbox_child.pack(header, blobs))
+        deadline = time.monotonic() + self.limits.timeout
+        while frame:
+            if not self._deadline_wait(self._req_w, deadline, write=True):
+                self._timed_out(what)
+            try:
+                frame = frame[os.write(self._req_w, frame[:65536]):]
+            except BrokenPipeError:
+                self._gone(what)
+
+    def _read_exact(self, n: int, deadline: float, what: str) -> bytes:
+        chunks = []
+        while n:
+            if not self._deadline_wait(self._resp_r, deadline, write=False):
+                self._timed_out(what)
+            chunk = os.read(self._resp_r, min(n, 1 << 20))
+            if not chunk:
+                self._gone(what)
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _receive(self, what: str, max_bytes: int) -> tuple[dict, list[np.ndarray | None]]:
+        deadline = time.monotonic() + self.limits.timeout
+        text_len, blob_len = sandbox_child.HEADER.unpack(
+            self._read_exact(sandbox_child.HEADER.size, deadline, what))
+        if text_len > MAX_HEADER or blob_len > max_bytes:
+            self._fail(f"{what}: the process tried to send {blob_len:,} bytes, "
+                       f"more than the {max_bytes:,} allowed", "error")
+        try:
+            header = json.loads(self._read_exact(text_len, deadline, what))
+            sizes = [int(s) for s in header.pop("blobs")]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self._fail(f"{what}: the process sent a malformed answer", "error")
+        if sum(sizes) != blob_len or min(sizes, default=0) < 0:
+            self._fail(f"{what}: the process sent a malformed answer", "error")
+        data = self._read_exact(blob_len, deadline, what)
+        blobs, start = [], 0
+        for size in sizes:
+            blobs.append(data[start:start + size])
+            start += size
+        return header, blobs
+
+    def _timed_out(self, what: str) -> None:
+        self._fail(f"{what} did not return within {self.limits.timeout:g} s", "timeout")
+
+    def _gone(self, what: str) -> None:
+        self._kill()
+        code = self._proc.returncode
+        if code is not None and code < 0:
+            self._fail(f"the process was killed by {signal.Signals(-code).name} during {what}",
+                       "crash")
+        self._fail(f"the process exited (exit code {code}) during {what}: "
+                   "os._exit() or a crash of the interpreter", "crash")
+
+
+def decode_array(spec: dict, blobs: list[bytes]) -> np.ndarray | None:
+    """Build an ndarray from the child's description, or None if the description is invalid."""
+    try:
+        dtype = spec["dtype"]
+        shape = tuple(int(n) for n in spec["shape"])
+        blob = blobs[int(spec["blob"])]
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    if dtype not in DTYPES or any(n < 0 for n in shape) or len(shape) > 32:
+        return None
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(blob):
+        return None
+    return np.frombuffer(blob, dtype=dtype).reshape(shape).copy()

@@ -1,0 +1,162 @@
+"""The program that runs inside a submission's child process, and the wire format it speaks.
+
+The grader never imports student code. It starts ``python -I -S -c <this file's source>``
+in a fresh process; this program imports the student's module there and answers requests
+over two pipes. Everything it sends back is plain data: JSON headers and raw array bytes.
+
+The grader imports this module too, for the frame format (``pack`` / ``HEADER``), so the
+two sides cannot drift apart. Only the standard library is imported at module level: the
+child imports numpy itself after applying its limits.
+
+Wire format, both directions: a frame is ``HEADER`` (JSON length, total blob length),
+the JSON header, then the blobs back to back. Arrays travel as
+``{"kind": "array", "dtype": "<f8", "shape": [..], "blob": i}``; any other value as
+``{"kind": "object", "type": "<type name>"}`` (plus ``"handle"`` when it is kept here).
+"""
+
+import json
+import struct
+
+HEADER = struct.Struct(">II")
+
+
+def pack(header: dict, blobs: list) -> bytes:
+    """One frame: the header (blob sizes added under "blobs") followed by the blobs."""
+    header = dict(header, blobs=[len(b) for b in blobs])
+    text = json.dumps(header, separators=(",", ":")).encode()
+    return b"".join([HEADER.pack(len(text), sum(len(b) for b in blobs)), text, *blobs])
+
+
+def _main(request_fd: int, response_fd: int) -> None:
+    import os
+    import resource
+    import sys
+    import traceback
+
+    def read_exact(n):
+        chunks = []
+        while n:
+            chunk = os.read(request_fd, min(n, 1 << 20))
+            if not chunk:
+                os._exit(0)  # the grader closed the pipe: nothing more to do
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def receive():
+        text_len, blob_len = HEADER.unpack(read_exact(HEADER.size))
+        header = json.loads(read_exact(text_len))
+        data = memoryview(read_exact(blob_len))
+        blobs, start = [], 0
+        for size in header.pop("blobs"):
+            blobs.append(data[start : start + size])
+            start += size
+        return header, blobs
+
+    def send(header, blobs=()):
+        frame = memoryview(pack(header, list(blobs)))
+        while frame:
+            frame = frame[os.write(response_fd, frame) :]
+
+    setup, _ = receive()
+    for name, value in setup["rlimits"].items():
+        try:
+            resource.setrlimit(getattr(resource, name), (value, value))
+        except (ValueError, OSError):
+            pass
+    sys.dont_write_bytecode = True  # never write __pycache__ into a submission
+    sys.path[:0] = setup["numpy_path"]
+    import numpy as np
+
+    np.random.seed(setup["rng_seed"])
+    sent_kinds = set(setup["dtypes"])
+    handles = {}
+
+    def describe(value, blobs, keep, limit):
+        described = describe_value(value, blobs, limit)
+        if keep:
+            handles[len(handles) + 1] = value
+            described["handle"] = len(handles)
+        return described
+
+    def describe_value(value, blobs, limit):
+        if isinstance(value, np.ndarray):
+            base = np.ndarray.view(value, np.ndarray)
+            if base.dtype.str not in sent_kinds:
+                return {"kind": "object", "type": f"ndarray of dtype {base.dtype}"}
+            if base.nbytes > limit[0]:
+                return {"kind": "too_large", "type": "ndarray", "shape": list(base.shape),
+                        "nbytes": int(base.nbytes)}
+            limit[0] -= base.nbytes
+            blobs.append(np.ascontiguousarray(base).tobytes())
+            return {"kind": "array", "dtype": base.dtype.str, "shape": list(base.shape),
+                    "blob": len(blobs) - 1}
+        return {"kind": "object", "type": type(value).__name__}
+
+    def describe_returned(value, blobs, keep, limit):
+        if type(value) is tuple and len(value) <= 4:
+            return {"kind": "tuple",
+                    "items": [describe(item, blobs, keep, limit) for item in value]}
+        return describe(value, blobs, keep, limit)
+
+    def decode(arg, blobs):
+        if arg["kind"] == "array":
+            array = np.frombuffer(blobs[arg["blob"]], dtype=arg["dtype"])
+            return array.reshape(arg["shape"]).copy()
+        if arg["kind"] == "handle":
+            return handles[arg["id"]]
+        if arg["kind"] == "cache":
+            return (arg["param"], None if arg["mask"] is None else decode(arg["mask"], blobs))
+        return arg["value"]
+
+    def failure(exc, tb):
+        frames = traceback.extract_tb(tb)[-30:]
+        try:
+            message = str(exc)[:2000]
+        except BaseException:
+            message = "(the exception's message could not be shown)"
+        return {"kind": "raised", "type": type(exc).__name__, "message": message,
+                "memory": isinstance(exc, MemoryError),
+                "syntax": [getattr(exc, "filename", None), getattr(exc, "lineno", None)]
+                if isinstance(exc, SyntaxError) else None,
+                "frames": [[f.filename, f.lineno, f.name, f.line] for f in frames]}
+
+    try:
+        sys.path.insert(0, setup["root"])
+        if setup["package"]:
+            import importlib
+
+            module = importlib.import_module(setup["module"])
+        else:
+            import importlib.util
+
+            spec = importlib.util.spec_from_file_location("submission", setup["file"])
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        functions = {name: callable(getattr(module, name, None)) for name in setup["functions"]}
+        send({"kind": "loaded", "functions": functions})
+    except BaseException as exc:  # the student's import: anything can happen, report it
+        send(failure(exc, exc.__traceback__))
+        os._exit(0)
+
+    while True:
+        request, blobs = receive()
+        results, out_blobs, limit = [], [], [request["max_bytes"]]
+        for call in request["calls"]:
+            try:
+                args = [decode(arg, blobs) for arg in call["args"]]
+                returned = getattr(module, call["function"])(*args)
+                result = {"kind": "returned",
+                          "value": describe_returned(returned, out_blobs, call["keep"], limit)}
+                if call["args_after"]:
+                    result["args_after"] = [describe(a, out_blobs, False, limit) for a in args]
+            except BaseException as exc:  # student code: SystemExit and friends included
+                result = failure(exc, exc.__traceback__)
+            results.append(result)
+        send({"kind": "results", "results": results}, out_blobs)
+
+
+if __name__ == "__main__":
+    import sys as _sys
+
+    _main(int(_sys.argv[1]), int(_sys.argv[2]))

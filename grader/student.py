@@ -1,0 +1,236 @@
+"""The checks' view of a submission: call its functions through the sandbox, get arrays back.
+
+Every value returned here was rebuilt in the grader from bytes, dtype and shape. Failures of
+the student's code arrive as :class:`StudentError`, whose message is feedback for the student.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader import misconceptions
+from grader.discover import Target
+from grader.sandbox import Died, Sandbox, decode_array
+
+SLACK_BYTES = 1 << 20
+
+
+class StudentError(Exception):
+    """The student's code failed to give a usable answer. ``status`` is set when the failure
+    says something about the whole submission (timeout, crash, memory, error, missing)."""
+
+    def __init__(self, message: str, misconception: str | None = None,
+                 status: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.misconception = misconception
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """A returned value that is not an ndarray: only its type crossed over."""
+
+    type: str
+    too_large: str | None = None
+
+    def __str__(self) -> str:
+        if self.too_large:
+            return self.too_large
+        return "None" if self.type == "NoneType" else f"a {self.type}"
+
+
+Value = np.ndarray | Foreign
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call's outcome: what it returned, and its array arguments as they were after it."""
+
+    function: str
+    returned: tuple[Value, ...] | Value
+    args_after: tuple[Value, ...]
+    handle: int | None = None
+
+    def array(self, index: int | None, what: str) -> np.ndarray:
+        """The returned array (``index`` into a returned tuple), or a teaching StudentError."""
+        value = self.returned
+        if index is not None:
+            if not isinstance(value, tuple) or len(value) <= index:
+                raise StudentError(f"{self.function} returned {_describe(value)}; it should "
+                                   f"return the pair (out, cache)")
+            value = value[index]
+        if isinstance(value, np.ndarray):
+            return value
+        if value == Foreign("NoneType"):
+            raise StudentError(f"{self.function} returned None instead of {what}",
+                               "not_implemented")
+        raise StudentError(f"{self.function} returned {value} instead of {what} (an ndarray)")
+
+
+def _describe(value: tuple | Value) -> str:
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)} items"
+    return "an ndarray" if isinstance(value, np.ndarray) else str(value)
+
+
+class Student:
+    """Calls into one submission's sandbox. With a problem (a bad zip), no target, or a failed
+    import, every call raises the StudentError that explains why."""
+
+    def __init__(self, sandbox: Sandbox | None, target: Target | None,
+                 problem: str | None = None):
+        self.sandbox = sandbox
+        self.target = target
+        self.problem = problem
+
+    def forward(self, x: np.ndarray, param: dict) -> Call:
+        """``dropout_forward(x, param)``; the cache stays in the child under ``Call.handle``."""
+        return self._calls("dropout_forward", [[x, param]], single=True)[0]
+
+    def forward_many(self, xs: list[np.ndarray], param: dict) -> list[Call]:
+        """Many forward calls in one round trip; neither their caches nor their inputs come back."""
+        return self._calls("dropout_forward", [[x, param] for x in xs], single=False)
+
+    def backward(self, dout: np.ndarray, cache: int | tuple[dict, np.ndarray | None]) -> Call:
+        """``dropout_backward(dout, cache)``: a handle from :meth:`forward`, or a
+        ``(dropout_param, mask)`` pair built in the child."""
+        if cache is None:
+            raise StudentError("dropout_forward returned no cache to give dropout_backward")
+        return self._calls("dropout_backward", [[dout, _Cache(cache)]], single=True)[0]
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _ready(self, function: str) -> Sandbox:
+        if self.problem:
+            raise StudentError(self.problem, status="error")
+        if self.target is None:
+            raise StudentError("no cs231n/layers.py, layers.py or other .py file defining "
+                               "dropout_forward was found in the submission",
+                               "not_implemented", status="missing")
+        box = self.sandbox
+        if box.dead:
+            raise StudentError(f"not run: {box.dead.message}", status=box.dead.status)
+        if box.load_failure:
+            raise StudentError(self._import_message(box.load_failure), "does_not_import",
+                               status="memory" if box.load_failure.get("memory") else "error")
+        if not box.functions.get(function):
+            raise StudentError(f"{function} is not defined in {self.target.display}",
+                               "not_implemented")
+        return box
+
+    def _calls(self, function: str, arglists: list[list], single: bool) -> list[Call]:
+        box = self._ready(function)
+        arrays: list[np.ndarray] = []
+        wire_calls = []
+        for args in arglists:
+            wire_args = []
+            for arg in args:
+                if isinstance(arg, np.ndarray):
+                    wire_args.append({"kind": "array", "blob": len(arrays),
+                                      "dtype": arg.dtype.str, "shape": list(arg.shape)})
+                    arrays.append(arg)
+                elif isinstance(arg, _Cache):
+                    wire_args.append(arg.wire(arrays))
+                else:
+                    wire_args.append({"kind": "json", "value": arg})
+            wire_calls.append({"function": function, "args": wire_args, "keep": single,
+                               "args_after": single})
+        budget = 4 * sum(a.nbytes for a in arrays) + SLACK_BYTES
+        try:
+            results, blobs = box.call(wire_calls, arrays, function, budget)
+        except Died as died:
+            raise StudentError(died.message, status=died.status) from None
+        return [self._decode(function, result, blobs) for result in results]
+
+    def _decode(self, function: str, result: dict, blobs: list[bytes]) -> Call:
+        if result.get("kind") == "raised":
+            raise StudentError(self._raised_message(function, result),
+                               misconceptions.from_exception(function, str(result.get("type")),
+                                                             str(result.get("message"))),
+                               status="memory" if result.get("memory") else None)
+        value = result.get("value") or {}
+        handle = None
+        if value.get("kind") == "tuple":
+            returned = tuple(self._value(v, blobs) for v in value.get("items", [])[:4])
+            items = value.get("items", [])
+            if len(items) == 2 and isinstance(items[1], dict):
+                handle = items[1].get("handle")
+        else:
+            returned = self._value(value, blobs)
+        after = tuple(self._value(v, blobs) for v in result.get("args_after", []))
+        return Call(function, returned, after, handle if isinstance(handle, int) else None)
+
+    @staticmethod
+    def _value(spec: dict, blobs: list[bytes]) -> Value:
+        if not isinstance(spec, dict):
+            return Foreign("unknown value")
+        if spec.get("kind") == "array":
+            array = decode_array(spec, blobs)
+            return array if array is not None else Foreign("malformed array")
+        if spec.get("kind") == "too_large":
+            return Foreign("ndarray", too_large=(
+                f"an array of shape {tuple(spec.get('shape', ()))} ({spec.get('nbytes'):,} "
+                "bytes), far larger than its input; it was refused"))
+        return Foreign(str(spec.get("type", "unknown value"))[:100])
+
+    def _student_frames(self, result: dict) -> list[str]:
+        root = str(self.target.root) + "/"
+        lines = []
+        for frame in result.get("frames") or []:
+            try:
+                filename, lineno, name, text = frame
+            except (TypeError, ValueError):
+                continue
+            filename = str(filename)
+            if not filename.startswith(root):
+                continue
+            lines.append(f'  File "{filename[len(root):]}", line {lineno}, in {name}')
+            if text:
+                lines.append(f"    {str(text).strip()[:200]}")
+        return lines[-12:]
+
+    def _raised_message(self, function: str, result: dict) -> str:
+        type_name, message = str(result.get("type")), str(result.get("message"))
+        if type_name == "SystemExit":
+            head = f"{function} called sys.exit({message})"
+        else:
+            head = f"{function} raised {type_name}: {message}"
+        return "\n".join([head, *self._student_frames(result)])
+
+    def _import_message(self, result: dict) -> str:
+        type_name, message = str(result.get("type")), str(result.get("message"))
+        syntax = result.get("syntax")
+        if syntax and syntax[1] is not None:
+            where = self.target.display
+            if isinstance(syntax[0], str) and syntax[0].startswith(str(self.target.root) + "/"):
+                where = syntax[0][len(str(self.target.root)) + 1:]
+            text = f"{type_name} in {where}, line {syntax[1]}: {message.split(' (', 1)[0]}"
+            if "print" in message and "parentheses" in message:
+                text += " (Python 2 syntax: this grader runs Python 3)"
+            return text
+        if type_name == "SystemExit":
+            return f"{self.target.display} exited during import (SystemExit {message})"
+        frames = self._student_frames(result)
+        return "\n".join([f"{self.target.display} could not be imported: {type_name}: {message}",
+                          *frames])
+
+
+@dataclass(frozen=True)
+class _Cache:
+    """A cache argument: a handle kept in the child, or a (param, mask) pair to build there."""
+
+    cache: int | tuple
+
+    def wire(self, arrays: list[np.ndarray]) -> dict:
+        if isinstance(self.cache, int):
+            return {"kind": "handle", "id": self.cache}
+        param, mask = self.cache
+        wire_mask = None
+        if mask is not None:
+            wire_mask = {"kind": "array", "blob": len(arrays), "dtype": mask.dtype.str,
+                         "shape": list(mask.shape)}
+            arrays.append(mask)
+        return {"kind": "cache", "param": param, "mask": wire_mask}

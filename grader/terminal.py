@@ -1,0 +1,43 @@
+"""What the grader prints: a table for a batch, full feedback for a single submission."""
+
+from __future__ import annotations
+
+from grader.results import SubmissionResult
+
+
+def table(graded: list[SubmissionResult]) -> str:
+    """One row per submission: id, score, status, failed checks."""
+    if not graded:
+        return "nothing graded"
+    width = max(len("submission"), *(len(r.id) for r in graded))
+    lines = [f"{'submission':<{width}}  {'score':>13}  {'status':<7}  failed checks",
+             f"{'-' * width}  {'-' * 13}  {'-' * 7}  {'-' * 13}"]
+    for r in graded:
+        failed = ", ".join(c.id for c in r.failed) or "-"
+        lines.append(f"{r.id:<{width}}  {_score(r):>13}  {r.status:<7}  {failed}")
+    scores = [r.score / r.max_score * 100 for r in graded if r.max_score]
+    if scores:
+        lines.append(f"\n{len(graded)} graded, mean {sum(scores) / len(scores):.1f}%")
+    return "\n".join(lines)
+
+
+def feedback(result: SubmissionResult) -> str:
+    """Everything a student needs: each check's points and what to fix."""
+    lines = [f"{result.id}: {_score(result)}  ({result.file or 'no file found'}, "
+             f"status {result.status})"]
+    if result.problem:
+        lines.append(result.problem)
+    for check in result.checks:
+        mark = "PASS" if check.passed else "FAIL"
+        lines.append(f"\n[{mark}] {check.title}  {check.score:g}/{check.max_score:g}  "
+                     f"({check.id})")
+        if not check.passed:
+            lines.extend(f"    {line}" for line in check.feedback.splitlines())
+    if result.output.strip():
+        lines += ["", "Your code printed:", *(f"    {line}" for line in
+                                               result.output.rstrip().splitlines())]
+    return "\n".join(lines)
+
+
+def _score(result: SubmissionResult) -> str:
+    return f"{result.score:g} / {result.max_score:g}"
