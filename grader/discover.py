@@ -69,6 +69,7 @@ def find_submissions(path: Path, single: bool | None = None) -> tuple[list[Submi
     None decides with :func:`is_submission`."""
     if not path.exists():
         raise DiscoveryError(f"no such file or directory: {path}")
+    path = path.resolve()
     if single is None:
         single = is_submission(path)
     if single:

@@ -121,7 +121,7 @@ class Sandbox:
         env = {"PATH": "/usr/bin:/bin", "HOME": self._workdir, "LANG": "C.UTF-8",
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", CHILD_SOURCE, str(req_r), str(resp_w)],
+            [sys.executable, "-I", "-S", "-u", "-c", CHILD_SOURCE, str(req_r), str(resp_w)],
             cwd=self._workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), start_new_session=True)
         os.close(req_r)

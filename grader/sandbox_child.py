@@ -1,6 +1,6 @@
 """The program that runs inside a submission's child process, and the wire format it speaks.
 
-The grader never imports student code. It starts ``python -I -S -c <this file's source>``
+The grader never imports student code. It starts ``python -I -S -u -c <this file's source>``
 in a fresh process; this program imports the student's module there and answers requests
 over two pipes. Everything it sends back is plain data: JSON headers and raw array bytes.
 

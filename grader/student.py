@@ -60,7 +60,8 @@ class Call:
         if index is not None:
             if not isinstance(value, tuple) or len(value) <= index:
                 raise StudentError(f"{self.function} returned {_describe(value)}; it should "
-                                   f"return the pair (out, cache)")
+                                   f"return the pair (out, cache)",
+                                   "not_implemented" if value == Foreign("NoneType") else None)
             value = value[index]
         if isinstance(value, np.ndarray):
             return value

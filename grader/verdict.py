@@ -79,13 +79,17 @@ class Verdict:
 
     def feedback(self) -> str:
         """One line per case; failed ones say what was observed, what was expected, and why."""
-        lines = []
+        lines, previous = [], None
         for c in self.cases:
             if not c.applies:
                 continue
             if c.passed:
                 lines.append(f"✓ {c.name}")
                 continue
+            if c.failure == previous:
+                lines.append(f"✗ {c.name}: the same as above")
+                continue
+            previous = c.failure
             first, *rest = c.failure.splitlines()
             lines.append(f"✗ {c.name}: {first}")
             lines.extend(f"    {line}" for line in rest)

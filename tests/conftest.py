@@ -1,0 +1,46 @@
+"""Shared fixtures: the bundled submissions graded once, and a way to build submissions."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from grader import batch, discover, results
+from grader.plugin import Settings
+from grader.sandbox import Limits
+
+ROOT = Path(__file__).resolve().parent.parent
+SUBMISSIONS = ROOT / "submissions"
+SCHEMA = json.loads((Path(__file__).parent / "data" / "gradescope-results.schema.json").read_text())
+REFERENCE = (ROOT / "reference" / "layers.py").read_text()
+
+
+def grade_folder(folder: Path, out: Path, jobs: int = 2, timeout: float = 5.0,
+                 single: bool | None = None) -> dict[str, results.SubmissionResult]:
+    """Grade FOLDER with the core API; return the results read back from OUT by id."""
+    submissions, _ = discover.find_submissions(folder, single)
+    batch.grade(submissions, out, Settings(limits=Limits(timeout=timeout)), jobs)
+    return {r.id: r for r in results.load_all(out)}
+
+
+def validate(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    jsonschema.validate(data, SCHEMA)
+    return data
+
+
+def write_submission(folder: Path, name: str, source: str) -> Path:
+    """A one-file submission NAME.py holding SOURCE (dedented)."""
+    path = folder / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+@pytest.fixture(scope="session")
+def bundled(tmp_path_factory) -> tuple[Path, dict[str, results.SubmissionResult]]:
+    out = tmp_path_factory.mktemp("bundled")
+    return out, grade_folder(SUBMISSIONS, out)

@@ -1,0 +1,66 @@
+"""The bundled submissions double as fixtures: each gets exactly its written-down verdict."""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+
+import pytest
+from conftest import SUBMISSIONS, validate
+
+from grader import rubric
+from grader.results import write_gradebook
+
+EXPECTED = tomllib.loads((SUBMISSIONS / "EXPECTED.toml").read_text())
+RUBRIC = rubric.load()
+
+
+def test_every_bundled_submission_has_an_expected_verdict(bundled):
+    _, graded = bundled
+    assert sorted(graded) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("sub_id", sorted(EXPECTED))
+def test_verdict_per_check(bundled, sub_id):
+    _, graded = bundled
+    result, expected = graded[sub_id], EXPECTED[sub_id]
+    assert result.status == expected["status"]
+    points = {c.id: c.score for c in result.checks}
+    want = {cid: expected.get("points", {}).get(cid, RUBRIC[cid].points) for cid in RUBRIC.ids}
+    assert points == pytest.approx(want, abs=1e-4)
+    named = {m for c in result.checks for m in c.misconceptions}
+    assert set(expected.get("misconceptions", [])) <= named
+    for check in result.checks:
+        if not check.passed:  # every lost point says what was observed
+            assert "✗" in check.feedback
+
+
+@pytest.mark.parametrize("sub_id", sorted(EXPECTED))
+def test_results_json_follows_the_gradescope_schema(bundled, sub_id):
+    out, _ = bundled
+    data = validate(out / sub_id / "results.json")
+    assert [t["extra_data"]["check"] for t in data["tests"]] == RUBRIC.ids
+    for test in data["tests"]:
+        assert test["status"] == ("passed" if test["score"] >= test["max_score"] else "failed")
+        assert test["visibility"] == "visible"
+    assert (out / sub_id / "pytest-report.json").is_file()
+
+
+def test_feedback_names_the_keep_probability_mistake(bundled):
+    _, graded = bundled
+    check = next(c for c in graded["p_as_drop"].checks if c.id == "keep_probability")
+    assert "kept 75" in check.feedback and "expected 25%" in check.feedback
+    assert "p is the probability of KEEPING a unit" in check.feedback
+
+
+def test_gradebook_has_a_row_per_submission_and_a_column_per_check(bundled):
+    out, graded = bundled
+    write_gradebook(out, RUBRIC)
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert [r["id"] for r in rows] == sorted(graded)
+    assert list(rows[0]) == ["id", "score", "max_score", "status", *RUBRIC.ids]
+    syntax = next(r for r in rows if r["id"] == "syntax_error")
+    assert syntax["status"] == "error" and float(syntax["score"]) == 0
+    only_2d = next(r for r in rows if r["id"] == "only_2d")
+    assert float(only_2d["forward_shape"]) == pytest.approx(10 / 3, abs=0.01)
+    assert float(only_2d["score"]) == pytest.approx(90 + 10 / 3, abs=0.01)

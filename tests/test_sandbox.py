@@ -1,0 +1,192 @@
+"""Student code runs in a child process of its own; whatever it does costs only itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import REFERENCE, grade_folder, validate, write_submission
+
+# A correct forward pass, and a backward pass, to build variants around.
+BACKWARD = '''
+def dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    return dout * mask if dropout_param["mode"] == "train" else dout
+'''
+
+
+def _with_forward(body: str, preamble: str = "") -> str:
+    """A submission whose dropout_forward runs BODY first, then behaves correctly."""
+    body = "\n".join("    " + line for line in body.strip().splitlines())
+    return f'''import numpy as np
+{preamble}
+
+def dropout_forward(x, dropout_param):
+{body}
+    p = dropout_param["p"]
+    if "seed" in dropout_param:
+        np.random.seed(dropout_param["seed"])
+    if dropout_param["mode"] == "test":
+        return x, (dropout_param, None)
+    mask = (np.random.rand(*x.shape) < p) / p
+    return (x * mask).astype(x.dtype, copy=False), (dropout_param, mask)
+{BACKWARD}'''
+
+
+@pytest.fixture(scope="module")
+def broken_batch(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("broken")
+    write_submission(folder, "good", REFERENCE)
+    write_submission(folder, "hangs", _with_forward("while True:\n    pass"))
+    write_submission(folder, "segfaults", _with_forward("import ctypes\nctypes.string_at(0)"))
+    write_submission(folder, "bad_syntax", "def dropout_forward(x, dropout_param)\n    return x\n")
+    write_submission(folder, "exits", _with_forward("import sys\nsys.exit(3)"))
+    write_submission(folder, "hard_exit", _with_forward("import os\nos._exit(0)"))
+    write_submission(folder, "raises", _with_forward("return helper(x)"))
+    out = tmp_path_factory.mktemp("broken-out")
+    return out, grade_folder(folder, out, timeout=1.0)
+
+
+def _feedback(result) -> str:
+    return "\n".join(c.feedback for c in result.checks)
+
+
+def test_a_crash_a_hang_and_a_syntax_error_leave_the_others_intact(broken_batch):
+    out, graded = broken_batch
+    assert graded["good"].score == 100 and graded["good"].status == "ok"
+    for sub_id in graded:
+        validate(out / sub_id / "results.json")
+
+
+def test_a_hang_is_reported_as_a_timeout(broken_batch):
+    _, graded = broken_batch
+    result = graded["hangs"]
+    assert result.status == "timeout"
+    assert "dropout_forward did not return within 1 s" in _feedback(result)
+    assert "not run: dropout_forward did not return within 1 s" in _feedback(result)
+    # the timeout is paid once: backward_test_mode never needed forward, and still ran
+    assert next(c for c in result.checks if c.id == "backward_test_mode").passed is False
+
+
+def test_a_segfault_is_named(broken_batch):
+    _, graded = broken_batch
+    assert graded["segfaults"].status == "crash"
+    assert "the process was killed by SIGSEGV during dropout_forward" in _feedback(
+        graded["segfaults"])
+
+
+def test_a_syntax_error_names_file_and_line(broken_batch):
+    _, graded = broken_batch
+    result = graded["bad_syntax"]
+    assert result.status == "error" and result.score == 0
+    assert "SyntaxError in bad_syntax.py, line 1" in _feedback(result)
+
+
+def test_exits_are_explained(broken_batch):
+    _, graded = broken_batch
+    assert "dropout_forward called sys.exit(3)" in _feedback(graded["exits"])
+    assert graded["hard_exit"].status == "crash"
+    assert "exited (exit code 0) during dropout_forward" in _feedback(graded["hard_exit"])
+
+
+def test_an_exception_shows_the_students_frames_only(broken_batch):
+    _, graded = broken_batch
+    text = _feedback(graded["raises"])
+    assert "dropout_forward raised NameError: name 'helper' is not defined" in text
+    assert 'File "raises.py", line 5, in dropout_forward' in text
+    assert "sandbox_child" not in text and "importlib" not in text
+
+
+def test_student_conftest_and_test_files_have_no_effect(tmp_path):
+    sub = tmp_path / "subs" / "sneaky"
+    (sub / "cs231n").mkdir(parents=True)
+    (sub / "cs231n" / "layers.py").write_text(_with_forward("return None"))
+    forge = "import pytest\n@pytest.hookimpl(tryfirst=True)\ndef pytest_runtest_call(item):\n" \
+            "    raise SystemExit('forged')\n"
+    (sub / "conftest.py").write_text(forge)
+    (sub / "cs231n" / "conftest.py").write_text(forge)
+    (sub / "test_layers.py").write_text("def test_ok():\n    assert True\n")
+    (sub / "pytest.ini").write_text("[pytest]\naddopts = --collect-only\n")
+    graded = grade_folder(tmp_path / "subs", tmp_path / "out")
+    result = graded["sneaky"]
+    assert "dropout_forward returned None; it should return the pair" in _feedback(result)
+    # what needs no forward output still counts: x untouched (5), test-mode backward (10)
+    assert result.score == 15
+    assert not list(sub.rglob("__pycache__"))  # nothing written into the submission
+
+
+def test_neither_grader_nor_reference_is_importable(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write_submission(folder, "borrows_reference", "from reference.layers import *\n")
+    write_submission(folder, "borrows_grader", "import grader\n" + REFERENCE)
+    write_submission(folder, "imports_pytest", "import pytest\n" + REFERENCE)
+    graded = grade_folder(folder, tmp_path / "out")
+    assert "No module named 'reference'" in _feedback(graded["borrows_reference"])
+    assert "No module named 'grader'" in _feedback(graded["borrows_grader"])
+    assert "No module named 'pytest'" in _feedback(graded["imports_pytest"])
+    assert all(r.score == 0 and r.status == "error" for r in graded.values())
+
+
+def test_prints_are_captured_and_capped(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write_submission(folder, "chatty", _with_forward("print('x' * 100_000)", "print('hello')"))
+    result = grade_folder(folder, tmp_path / "out")["chatty"]
+    assert result.score == 100
+    assert result.output.startswith("hello\nxxx")
+    assert "more bytes of output not shown" in result.output
+    assert len(result.output) < 10_000
+
+
+def test_the_childs_working_directory_is_a_fresh_temporary_folder(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write_submission(folder, "where", _with_forward("", "import os\nprint(os.getcwd())"))
+    result = grade_folder(folder, tmp_path / "out")["where"]
+    cwd = result.output.strip()
+    assert "dropout-grader-run-" in cwd and not Path(cwd).exists()
+
+
+def test_no_process_of_a_submission_outlives_it(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    marker = "31.4159"
+    write_submission(folder, "spawns", _with_forward(
+        f"import subprocess\nsubprocess.Popen(['sleep', '{marker}'])"))
+    grade_folder(folder, tmp_path / "out")
+    left = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in cmdline:
+            left.append(pid)
+    assert left == []
+
+
+def test_values_that_are_not_arrays_are_described_not_trusted(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write_submission(folder, "liar", '''
+        import numpy as np
+
+        class Liar(np.ndarray):
+            def __eq__(self, other):
+                return True
+            def mean(self, *a, **k):
+                return 10.0
+
+        def dropout_forward(x, dropout_param):
+            return np.zeros_like(x).view(Liar), (dropout_param, None)
+
+        def dropout_backward(dout, cache):
+            return [1, 2, 3]
+    ''')
+    result = grade_folder(folder, tmp_path / "out")["liar"]
+    by_id = {c.id: c for c in result.checks}
+    assert not by_id["test_mode_identity"].passed  # judged on the bytes: zeros
+    assert not by_id["mean_preserved"].passed
+    assert "returned a list instead of dx" in by_id["backward_test_mode"].feedback
