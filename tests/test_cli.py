@@ -1,0 +1,102 @@
+"""The `grade` command: what users type, what they see, and the exit status they get."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+from conftest import REFERENCE, SUBMISSIONS, write_submission
+
+from grader.cli import main
+
+
+def grade(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_a_single_submission_gets_full_feedback(tmp_path):
+    result = grade(SUBMISSIONS / "p_as_drop.py", "--out", tmp_path / "out")
+    assert result.exit_code == 0
+    assert "p_as_drop: 85 / 100" in result.output
+    assert "[FAIL] p is the probability of keeping a unit  0/15  (keep_probability)" in \
+        result.output
+    assert "Likely cause: treats p as the drop probability" in result.output
+    assert (tmp_path / "out" / "p_as_drop" / "results.json").is_file()
+    assert (tmp_path / "out" / "grades.csv").is_file()
+
+
+def test_fail_under_sets_the_exit_status(tmp_path):
+    out = tmp_path / "out"
+    assert grade(SUBMISSIONS / "p_as_drop.py", "--out", out, "--fail-under", 90).exit_code == 1
+    assert grade(SUBMISSIONS / "p_as_drop.py", "--out", out, "--fail-under", 85).exit_code == 0
+
+
+def test_a_folder_gets_a_table(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / "starter_style.py", folder)
+    shutil.copytree(SUBMISSIONS / "syntax_error", folder / "syntax_error")
+    result = grade(folder, "--out", tmp_path / "out", "--jobs", 2)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert any(line.split()[:4] == ["starter_style", "100", "/", "100"] for line in lines)
+    assert any(line.startswith("syntax_error") and " error " in line for line in lines)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no/such/path"], "no such file"),
+    (["{empty}"], "nothing to grade"),
+    (["{sub}", "--out", "{file}"], "is a file, not a folder"),
+    (["{sub}", "--rubric", "{bad_id}"], "unknown check id 'keep_prob'"),
+    (["{sub}", "--rubric", "{negative}"], "needs points >= 0"),
+    (["{sub}", "--rubric", "no/such.toml"], "cannot read the rubric"),
+])
+def test_usage_errors_exit_with_status_2(tmp_path, args, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("")
+    (tmp_path / "bad_id.toml").write_text("[checks.keep_prob]\npoints = 1\n")
+    (tmp_path / "negative.toml").write_text("[checks.keep_probability]\npoints = -1\n")
+    names = {"empty": tmp_path / "empty", "sub": SUBMISSIONS / "starter_style.py",
+             "file": tmp_path / "file", "bad_id": tmp_path / "bad_id.toml",
+             "negative": tmp_path / "negative.toml"}
+    result = CliRunner().invoke(main, [a.format(**names) for a in args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_the_rubric_file_sets_points_titles_and_visibility(tmp_path):
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text('[checks.keep_probability]\npoints = 30\ntitle = "Keep, not drop"\n'
+                      'visibility = "after_due_date"\n')
+    result = grade(SUBMISSIONS / "p_as_drop.py", "--out", tmp_path / "out", "--rubric", rubric)
+    assert "p_as_drop: 85 / 115" in result.output
+    assert "[FAIL] Keep, not drop  0/30" in result.output
+    import json
+
+    data = json.loads((tmp_path / "out" / "p_as_drop" / "results.json").read_text())
+    test = next(t for t in data["tests"] if t["extra_data"]["check"] == "keep_probability")
+    assert test["visibility"] == "after_due_date" and test["max_score"] == 30
+
+
+def test_self_check_grades_the_reference_at_100(tmp_path):
+    result = grade("--self-check", "--out", tmp_path / "out")
+    assert result.exit_code == 0
+    assert "reference: 100 / 100" in result.output
+
+
+def test_the_timeout_option_reaches_the_sandbox(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write_submission(folder, "slow", "import time\ntime.sleep(3)\n" + REFERENCE)
+    result = grade(folder / "slow.py", "--out", tmp_path / "out", "--timeout", 0.5)
+    assert "the import of slow.py did not return within 0.5 s" in result.output
+    assert "status timeout" in result.output
+
+
+def test_grading_twice_and_with_any_jobs_gives_identical_scores(tmp_path):
+    first = grade(SUBMISSIONS, "--out", tmp_path / "a", "--jobs", 1)
+    second = grade(SUBMISSIONS, "--out", tmp_path / "b", "--jobs", 2)
+    assert first.exit_code == second.exit_code == 0
+    assert (tmp_path / "a" / "grades.csv").read_bytes() == \
+        (tmp_path / "b" / "grades.csv").read_bytes()

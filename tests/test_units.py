@@ -1,0 +1,101 @@
+"""The small pieces: tolerances, verdicts, the rubric, results files."""
+
+from __future__ import annotations
+
+import inspect
+import json
+
+import numpy as np
+import pytest
+from conftest import SCHEMA
+
+from grader import results, rubric
+from grader.checks import check_backward, check_forward
+from grader.checks.stats import kept_tolerance, mean_ratio_tolerance, rel_error
+from grader.student import StudentError
+from grader.verdict import Verdict
+
+
+def test_the_rubric_and_the_checks_name_the_same_ids():
+    functions = [name.removeprefix("check_") for module in (check_forward, check_backward)
+                 for name, _ in inspect.getmembers(module, inspect.isfunction)
+                 if name.startswith("check_")]
+    assert sorted(functions) == sorted(rubric.load().ids)
+    assert rubric.load().total == 100
+
+
+def test_tolerances_are_eight_standard_deviations():
+    # Binomial: sd of the kept fraction is sqrt(p(1-p)/n); at p = 0.25, n = 250,000 that is
+    # sqrt(0.1875) / 500 = 0.000866, and 8 sd = 0.00693.
+    assert kept_tolerance(0.25, 250_000) == pytest.approx(0.00693, abs=1e-5)
+    # Mean ratio, x ~ 10 + N(0, 1): sum(x^2) ~ 101 n, so sd = sqrt(101 (1-p)/p / n) / 10;
+    # at p = 0.25: sqrt(303 / 250,000) / 10 = 0.00348, and 8 sd = 0.0279.
+    x = np.random.RandomState(231).randn(500, 500) + 10
+    assert mean_ratio_tolerance(x, 0.25) == pytest.approx(0.0279, abs=3e-4)
+    assert mean_ratio_tolerance(x, 0.7) == pytest.approx(8 * np.sqrt(101 * 0.3 / 0.7 / 250_000)
+                                                         / 10, rel=0.02)
+
+
+def test_the_mistakes_sit_far_outside_the_tolerances():
+    x = np.random.RandomState(231).randn(500, 500) + 10
+    for p in (0.25, 0.4, 0.7):
+        assert abs((1 - p) - p) > 10 * kept_tolerance(p, x.size)  # p as the drop probability
+        assert abs(p - 1) > 10 * mean_ratio_tolerance(x, p)  # forgot to divide by p
+
+
+def test_rel_error_is_the_notebooks():
+    assert rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0
+    assert rel_error(np.array([1.0]), np.array([3.0])) == pytest.approx(0.5)
+    assert rel_error(np.array([0.0]), np.array([0.0])) == 0
+
+
+def test_a_verdict_gives_partial_credit_and_skips_what_does_not_apply():
+    verdict = Verdict()
+    with verdict.case("a"):
+        pass
+    with verdict.case("b") as case:
+        case.fail("observed 1", "2", "p_as_drop")
+    with verdict.case("c") as case:
+        case.skip()
+    with verdict.case("d"):
+        raise StudentError("boom", "only_2d", status="crash")
+    assert verdict.fraction == pytest.approx(1 / 3)
+    assert verdict.misconceptions == ["only_2d", "p_as_drop"]
+    assert verdict.status == "crash"
+    text = verdict.feedback()
+    assert [line[:3] for line in text.splitlines() if not line.startswith(" ")] == \
+        ["✓ a", "✗ b", "✗ d"]
+    assert "✗ b: observed 1; expected 2" in text
+    assert "Likely cause: treats p as the drop probability" in text
+
+
+def test_a_check_the_grader_fails_on_scores_zero_and_says_so():
+    report = {"grader": {"id": "x"}, "duration": 0.1, "tests": [
+        {"nodeid": "check_forward.py::check_forward_shape", "outcome": "error",
+         "metadata": {"check": "forward_shape"},
+         "setup": {"outcome": "failed", "longrepr": "KeyError: 'boom'"}}]}
+    result = results.from_report(report, rubric.load())
+    shape = result.checks[0]
+    assert shape.score == 0 and shape.feedback == results.GRADER_FAILED
+    assert "KeyError" in shape.grader_error
+    assert result.status == "error"
+    assert all(c.grader_error for c in result.checks)  # the checks that never ran, too
+
+
+def test_a_grader_failure_is_still_a_valid_results_file(tmp_path):
+    import jsonschema
+
+    failure = results.grader_failure("eve", rubric.load(), "the grading worker died")
+    results.save(tmp_path, {"grader": {"id": "eve"}}, failure)
+    data = json.loads((tmp_path / "eve" / "results.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["score"] == 0 and "the grading worker died" in data["output"]
+    assert results.from_gradescope(data).status == "error"
+
+
+def test_atomic_writes_leave_no_temporary_files(tmp_path):
+    target = tmp_path / "a" / "results.json"
+    results.write_atomic(target, "one")
+    results.write_atomic(target, "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in target.parent.iterdir()] == ["results.json"]
