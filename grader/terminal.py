@@ -27,9 +27,10 @@ def feedback(result: SubmissionResult) -> str:
              f"status {result.status})"]
     if result.problem:
         lines.append(result.problem)
+    lines.append("")
     for check in result.checks:
         mark = "PASS" if check.passed else "FAIL"
-        lines.append(f"\n[{mark}] {check.title}  {check.score:g}/{check.max_score:g}  "
+        lines.append(f"[{mark}] {check.title}  {_num(check.score)}/{_num(check.max_score)}  "
                      f"({check.id})")
         if not check.passed:
             lines.extend(f"    {line}" for line in check.feedback.splitlines())
@@ -40,4 +41,8 @@ def feedback(result: SubmissionResult) -> str:
 
 
 def _score(result: SubmissionResult) -> str:
-    return f"{result.score:g} / {result.max_score:g}"
+    return f"{_num(result.score)} / {_num(result.max_score)}"
+
+
+def _num(value: float) -> str:
+    return f"{round(value, 2):g}"

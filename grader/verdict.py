@@ -78,8 +78,9 @@ class Verdict:
         return next((s for s in STATUS_ORDER if s in found), None)
 
     def feedback(self) -> str:
-        """One line per case; failed ones say what was observed, what was expected, and why."""
-        lines, previous = [], None
+        """One line per case; failed ones say what was observed, what was expected, and (once
+        per misconception) why."""
+        lines, previous, explained = [], None, set()
         for c in self.cases:
             if not c.applies:
                 continue
@@ -93,6 +94,7 @@ class Verdict:
             first, *rest = c.failure.splitlines()
             lines.append(f"✗ {c.name}: {first}")
             lines.extend(f"    {line}" for line in rest)
-            if c.misconception:
+            if c.misconception and c.misconception not in explained:
+                explained.add(c.misconception)
                 lines.append(f"    {misconceptions.advice(c.misconception)}")
         return "\n".join(lines)
