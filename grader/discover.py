@@ -204,3 +204,18 @@ def _target(base: Path, file: Path) -> Target:
         package_dir = package_dir.parent
     return Target(root=package_dir, file=file, module=".".join(parts),
                   display=str(file.relative_to(base)))
+
+
+def copy_target(target: Target, dest: Path) -> Target:
+    """Copy the Python files the child may import (the target's root, .py files only, within
+    the search limits) into DEST, and return the same target rooted there."""
+    if target.module is None:
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(target.file, dest / target.file.name)
+        return Target(dest, dest / target.file.name, None, target.display)
+    for file in _python_files(target.root):
+        copy = dest / file.relative_to(target.root)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, copy)
+    return Target(dest, dest / target.file.relative_to(target.root), target.module,
+                  target.display)

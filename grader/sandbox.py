@@ -8,9 +8,11 @@ standard library, numpy and the submission. It can reach neither ``grader`` nor
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import sandbox_child
-from grader.discover import Target
+from grader.discover import Target, copy_target
 
 CHILD_SOURCE = Path(sandbox_child.__file__).read_text()
 # Array dtypes accepted from the child; anything else arrives as a description.
@@ -41,7 +43,7 @@ class Limits:
     timeout: float = 5.0
     memory: int = 1 << 30
     file_size: int = 16 << 20
-    output: int = 8 << 10
+    output: int = 8_000
     cpu_seconds: int = 120
 
 
@@ -70,8 +72,20 @@ class CapturedOutput:
     def text(self) -> str:
         text = self.data.decode("utf-8", "replace")
         if self.dropped:
-            text += f"\n[... {self.dropped:,} more bytes of output not shown]"
+            total = len(self.data) + self.dropped
+            text += (f"\n[... the code printed {size(total)}; the first {size(self.limit)} "
+                     "are shown]")
         return text
+
+
+def size(n: float) -> str:
+    """A byte count for people: '1 GiB', '200 MB', '8 kB'."""
+    if n >= 1 << 30 and n % (1 << 30) == 0:
+        return f"{n // (1 << 30):g} GiB"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:g} bytes"
 
 
 def numpy_path() -> list[str]:
@@ -91,6 +105,20 @@ def numpy_path() -> list[str]:
     return [str(shim)]
 
 
+@functools.cache
+def namespace_prefix() -> tuple[str, ...]:
+    """The command that gives each child its own PID and mount namespaces, or () where
+    ``unshare`` cannot (not root, no user namespaces)."""
+    prefix = ("unshare", "--pid", "--fork", "--kill-child", "--mount", "--propagation", "private")
+    if shutil.which("unshare") is None:
+        return ()
+    try:
+        done = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return prefix if done.returncode == 0 else ()
+
+
 class Sandbox:
     """The child process of one submission. Use as a context manager; :meth:`close` kills
     its whole process group."""
@@ -103,6 +131,7 @@ class Sandbox:
         self.dead: Died | None = None
         self.functions: dict[str, bool] = {}
         self.load_failure: dict | None = None
+        self.sealed = False  # the child could write only its working directory
         self._proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Sandbox:
@@ -116,12 +145,15 @@ class Sandbox:
         """Start the child and import the submission. Import failures are kept in
         ``load_failure`` (a "raised" description) or ``dead``, never raised."""
         self._workdir = tempfile.mkdtemp(prefix="dropout-grader-run-")
+        self.target = copy_target(self.target, Path(self._workdir) / "submission")
+        prefix = namespace_prefix()
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
         env = {"PATH": "/usr/bin:/bin", "HOME": self._workdir, "LANG": "C.UTF-8",
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-u", "-c", CHILD_SOURCE, str(req_r), str(resp_w)],
+            [*prefix, sys.executable, "-I", "-S", "-u", "-c", CHILD_SOURCE, str(req_r),
+             str(resp_w)],
             cwd=self._workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), start_new_session=True)
         os.close(req_r)
@@ -134,7 +166,7 @@ class Sandbox:
             "numpy_path": numpy_path(), "rng_seed": self.rng_seed, "dtypes": list(DTYPES),
             "root": str(self.target.root), "package": self.target.module is not None,
             "module": self.target.module, "file": str(self.target.file),
-            "functions": list(FUNCTIONS)}
+            "functions": list(FUNCTIONS), "seal": bool(prefix)}
         try:
             self._send(setup, [], "the import of " + self.target.display)
             reply, _ = self._receive("the import of " + self.target.display, 0)
@@ -143,6 +175,7 @@ class Sandbox:
             return
         if reply.get("kind") == "loaded":
             self.functions = {k: bool(v) for k, v in dict(reply.get("functions", {})).items()}
+            self.sealed = reply.get("sealed") is True
         else:
             self.load_failure = reply
             self._kill()

@@ -27,6 +27,34 @@ def pack(header: dict, blobs: list) -> bytes:
     return b"".join([HEADER.pack(len(text), sum(len(b) for b in blobs)), text, *blobs])
 
 
+def seal_filesystem(writable: str) -> bool:
+    """In a private mount namespace (made by the grader with unshare), make every mount
+    read-only except WRITABLE. Only per-mount flags change (MS_BIND | MS_REMOUNT): the
+    grader's own view of the filesystem is untouched. False if it could not be done."""
+    import ctypes
+    import ctypes.util
+
+    ms_rdonly, ms_nosuid, ms_nodev, ms_noexec, ms_remount, ms_bind = 1, 2, 4, 8, 32, 4096
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    target = writable.encode()
+    if libc.mount(target, target, None, ms_bind, None) != 0:
+        return False
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split() for line in f]
+    sealed_root = False
+    for fields in mounts:
+        point = fields[4].encode().decode("unicode_escape").encode("latin-1")
+        if point == target:
+            continue
+        options = fields[5].split(",")
+        flags = ms_remount | ms_bind | ms_rdonly
+        flags |= (ms_nosuid if "nosuid" in options else 0) | (ms_nodev if "nodev" in options else 0)
+        flags |= ms_noexec if "noexec" in options else 0
+        ok = libc.mount(None, point, None, flags, None) == 0
+        sealed_root = sealed_root or (ok and point == b"/")
+    return sealed_root
+
+
 def _main(request_fd: int, response_fd: int) -> None:
     import os
     import resource
@@ -59,6 +87,7 @@ def _main(request_fd: int, response_fd: int) -> None:
             frame = frame[os.write(response_fd, frame) :]
 
     setup, _ = receive()
+    sealed = setup["seal"] and seal_filesystem(os.getcwd())
     for name, value in setup["rlimits"].items():
         try:
             resource.setrlimit(getattr(resource, name), (value, value))
@@ -134,7 +163,7 @@ def _main(request_fd: int, response_fd: int) -> None:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         functions = {name: callable(getattr(module, name, None)) for name in setup["functions"]}
-        send({"kind": "loaded", "functions": functions})
+        send({"kind": "loaded", "functions": functions, "sealed": sealed})
     except BaseException as exc:  # the student's import: anything can happen, report it
         send(failure(exc, exc.__traceback__))
         os._exit(0)

@@ -12,7 +12,7 @@ import numpy as np
 
 from grader import misconceptions
 from grader.discover import Target
-from grader.sandbox import Died, Sandbox, decode_array
+from grader.sandbox import Died, Sandbox, decode_array, size
 
 SLACK_BYTES = 1 << 20
 
@@ -178,7 +178,7 @@ class Student:
         return Foreign(str(spec.get("type", "unknown value"))[:100])
 
     def _student_frames(self, result: dict) -> list[str]:
-        root = str(self.target.root) + "/"
+        root = str(self.sandbox.target.root) + "/"
         lines = []
         for frame in result.get("frames") or []:
             try:
@@ -195,7 +195,10 @@ class Student:
 
     def _raised_message(self, function: str, result: dict) -> str:
         type_name, message = str(result.get("type")), str(result.get("message"))
-        if type_name == "SystemExit":
+        if result.get("memory"):
+            head = (f"{function} exceeded the {size(self.sandbox.limits.memory)} memory limit "
+                    f"({type_name} while allocating: {message})")
+        elif type_name == "SystemExit":
             head = f"{function} called sys.exit({message})"
         else:
             head = f"{function} raised {type_name}: {message}"
@@ -206,8 +209,9 @@ class Student:
         syntax = result.get("syntax")
         if syntax and syntax[1] is not None:
             where = self.target.display
-            if isinstance(syntax[0], str) and syntax[0].startswith(str(self.target.root) + "/"):
-                where = syntax[0][len(str(self.target.root)) + 1:]
+            root = str(self.sandbox.target.root)
+            if isinstance(syntax[0], str) and syntax[0].startswith(root + "/"):
+                where = syntax[0][len(root) + 1:]
             text = f"{type_name} in {where}, line {syntax[1]}: {message.split(' (', 1)[0]}"
             if "print" in message and "parentheses" in message:
                 text += " (Python 2 syntax: this grader runs Python 3)"
