@@ -7,9 +7,12 @@ as soon as it is done; a worker that dies costs only the submission it was gradi
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import os
 import queue
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +22,12 @@ from grader.plugin import Settings, run_session
 from grader.rubric import load as load_rubric
 
 POLL_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1
 
 
 def _worker(tasks, events, settings: Settings, out: str) -> None:
     """A worker process: one pytest session over the submissions it takes from TASKS."""
+    _die_with_parent()
     rubric = load_rubric(settings.rubric_path)
 
     def take():
@@ -36,6 +41,17 @@ def _worker(tasks, events, settings: Settings, out: str) -> None:
         events.put(("done", submission.id, os.getpid()))
 
     run_session(take(), settings, done)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker when the grader that started it dies (even by SIGKILL)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the grader was already gone
+        os._exit(1)
 
 
 def grade(submissions: list[Submission], out: Path, settings: Settings, jobs: int = 1,

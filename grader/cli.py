@@ -42,6 +42,10 @@ def main() -> None:
               show_default="number of cores", help="Submissions graded in parallel.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=Limits.timeout,
               show_default=True, help="Seconds each call into student code may take.")
+@click.option("--memory", type=click.IntRange(min=64), default=Limits.memory >> 20,
+              show_default=True, metavar="MiB", help="Address-space limit of each child.")
+@click.option("--force", is_flag=True,
+              help="Regrade every submission, even those unchanged since the last run.")
 @click.option("--rubric", type=click.Path(path_type=Path, dir_okay=False),
               help="A rubric TOML overriding the default points, titles, visibility.")
 @click.option("--single/--each", default=None,
@@ -51,8 +55,9 @@ def main() -> None:
               help="Exit with status 1 if a submission scores below PERCENT.")
 @click.option("--self-check", is_flag=True,
               help="Grade the bundled reference solution; it must score 100%.")
-def run(path: Path | None, out: Path, jobs: int, timeout: float, rubric: Path | None,
-        single: bool | None, fail_under: float | None, self_check: bool) -> None:
+def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, force: bool,
+        rubric: Path | None, single: bool | None, fail_under: float | None,
+        self_check: bool) -> None:
     """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
     layers.py), or a folder whose entries are submissions."""
     if self_check:
@@ -69,12 +74,19 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, rubric: Path | 
     if out.exists() and not out.is_dir():
         raise click.UsageError(f"--out {out} is a file, not a folder")
     if skipped:
-        click.echo(f"skipped {len(skipped)} entries that are not submissions: "
+        click.echo(f"skipped what is not a submission (a folder, .py or .zip): "
                    f"{', '.join(skipped)}", err=True)
-    settings = Settings(limits=replace(Limits(), timeout=timeout), rubric_path=rubric)
-    with click.progressbar(length=len(submissions), label="grading", file=sys.stderr,
-                           show_pos=True) as bar:
-        batch.grade(submissions, out, settings, jobs, on_result=lambda _id: bar.update(1))
+    settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
+                        rubric_path=rubric)
+    fingerprint = settings.fingerprint()
+    todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
+    if len(todo) < len(submissions):
+        click.echo(f"{len(submissions) - len(todo)} unchanged since the last run into {out}, "
+                   "not regraded (--force regrades them)", err=True)
+    if todo:
+        with click.progressbar(length=len(todo), label="grading", file=sys.stderr,
+                               show_pos=True) as bar:
+            batch.grade(todo, out, settings, jobs, on_result=lambda _id: bar.update(1))
     results.write_gradebook(out, checks)
     ids = {s.id for s in submissions}
     graded = [r for r in results.load_all(out) if r.id in ids]

@@ -5,6 +5,7 @@ Nothing here imports or parses student code: files are only listed and read as b
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -34,6 +35,11 @@ class Submission:
 
     id: str
     path: Path
+
+    @functools.cached_property
+    def content_hash(self) -> str:
+        """SHA-256 of the submission's files: a regrade is needed only when it changes."""
+        return hash_files(self.path)
 
     @property
     def kind(self) -> str:
@@ -101,7 +107,7 @@ def _id_of(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
-def content_hash(path: Path) -> str:
+def hash_files(path: Path) -> str:
     """SHA-256 over a submission's files (relative names and bytes), in a stable order."""
     digest = hashlib.sha256()
     files = [path] if path.is_file() else sorted(

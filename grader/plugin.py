@@ -9,19 +9,21 @@ down, so a session-scoped fixture lives exactly as long as one submission.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytest
 from pytest_jsonreport.plugin import JSONReport
 from pytest_jsonreport.serialize import make_report, make_summary
 
-from grader import discover, rubric
+from grader import __version__, discover, rubric
 from grader.sandbox import Limits, Sandbox
 from grader.student import Student
 from grader.verdict import Verdict
@@ -39,6 +41,12 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     rubric_path: Path | None = None
     rng_seed: int = 231
+
+    def fingerprint(self) -> str:
+        """Changes whenever a result graded under these settings could differ."""
+        rubric_text = self.rubric_path.read_text() if self.rubric_path else ""
+        data = json.dumps([__version__, asdict(self.limits), rubric_text, self.rng_seed])
+        return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
 class StreamingReport(JSONReport):
@@ -62,6 +70,7 @@ class GradingPlugin:
         self.submissions = submissions
         self.settings = settings
         self.rubric = rubric.load(settings.rubric_path)
+        self.fingerprint = settings.fingerprint()
         self.on_done = on_done
         self.report = StreamingReport()
         self.current: Student | None = None
@@ -124,7 +133,7 @@ class GradingPlugin:
         started = time.monotonic()
         self.report.take()
         facts = {"id": submission.id, "path": str(submission.path),
-                 "content_hash": discover.content_hash(submission.path)}
+                 "content_hash": submission.content_hash, "settings": self.fingerprint}
         with tempfile.TemporaryDirectory(prefix="dropout-grader-") as scratch:
             target, problem = None, None
             try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import __version__
+from grader.discover import Submission
 from grader.rubric import Rubric
 from grader.verdict import STATUS_ORDER
 
@@ -49,6 +50,7 @@ class SubmissionResult:
     output: str = ""
     content_hash: str = ""
     execution_time: float = 0.0
+    settings: str = ""
 
     @property
     def score(self) -> float:
@@ -87,7 +89,8 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
     status = next((s for s in STATUS_ORDER if s in statuses), "ok")
     return SubmissionResult(facts["id"], status, checks, facts.get("file"), facts.get("problem"),
                             facts.get("output", ""), facts.get("content_hash", ""),
-                            round(float(report.get("duration", 0.0)), 3))
+                            round(float(report.get("duration", 0.0)), 3),
+                            facts.get("settings", ""))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str) -> SubmissionResult:
@@ -129,6 +132,7 @@ def to_gradescope(result: SubmissionResult) -> dict:
             "output": summary(result), "tests": tests,
             "extra_data": {"id": result.id, "status": result.status, "file": result.file,
                            "content_hash": result.content_hash, "grader": __version__,
+                           "settings": result.settings,
                            "captured_output": result.output}}
 
 
@@ -141,7 +145,7 @@ def from_gradescope(data: dict) -> SubmissionResult:
                           t["extra_data"].get("grader_error")) for t in data["tests"]]
     return SubmissionResult(extra["id"], extra["status"], checks, extra.get("file"), None,
                             extra.get("captured_output", ""), extra.get("content_hash", ""),
-                            data.get("execution_time", 0.0))
+                            data.get("execution_time", 0.0), extra.get("settings", ""))
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -173,6 +177,16 @@ def load_all(out: Path) -> list[SubmissionResult]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return sorted(found, key=lambda r: r.id)
+
+
+def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
+    """True if OUT holds a result for SUBMISSION graded from the same files and settings."""
+    try:
+        extra = json.loads((out / submission.id / RESULTS).read_text())["extra_data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (extra.get("content_hash") == submission.content_hash
+            and extra.get("settings") == fingerprint)
 
 
 def write_gradebook(out: Path, rubric: Rubric) -> list[SubmissionResult]:

@@ -141,7 +141,7 @@ def test_a_zip_of_a_folder_is_unpacked_and_searched(tmp_path):
 
 def test_content_hash_changes_with_content_only(tmp_path):
     f = _touch(tmp_path / "s" / "layers.py")
-    before = discover.content_hash(tmp_path / "s")
-    assert discover.content_hash(tmp_path / "s") == before
+    before = discover.hash_files(tmp_path / "s")
+    assert discover.hash_files(tmp_path / "s") == before
     f.write_text(f.read_text() + "# edit\n")
-    assert discover.content_hash(tmp_path / "s") != before
+    assert discover.hash_files(tmp_path / "s") != before
