@@ -56,6 +56,7 @@ def seal_filesystem(writable: str) -> bool:
 
 
 def _main(request_fd: int, response_fd: int) -> None:
+    import builtins
     import os
     import resource
     import sys
@@ -86,6 +87,8 @@ def _main(request_fd: int, response_fd: int) -> None:
         while frame:
             frame = frame[os.write(response_fd, frame) :]
 
+    # Student code may replace builtins; this program keeps the real ones.
+    isinstance_, type_ = builtins.isinstance, builtins.type
     setup, _ = receive()
     sealed = setup["seal"] and seal_filesystem(os.getcwd())
     for name, value in setup["rlimits"].items():
@@ -109,7 +112,7 @@ def _main(request_fd: int, response_fd: int) -> None:
         return described
 
     def describe_value(value, blobs, limit):
-        if isinstance(value, np.ndarray):
+        if isinstance_(value, np.ndarray):
             base = np.ndarray.view(value, np.ndarray)
             if base.dtype.str not in sent_kinds:
                 return {"kind": "object", "type": f"ndarray of dtype {base.dtype}"}
@@ -120,12 +123,13 @@ def _main(request_fd: int, response_fd: int) -> None:
             blobs.append(np.ascontiguousarray(base).tobytes())
             return {"kind": "array", "dtype": base.dtype.str, "shape": list(base.shape),
                     "blob": len(blobs) - 1}
-        return {"kind": "object", "type": type(value).__name__}
+        return {"kind": "object", "type": type_(value).__name__}
 
     def describe_returned(value, blobs, keep, limit):
-        if type(value) is tuple and len(value) <= 4:
-            return {"kind": "tuple",
-                    "items": [describe(item, blobs, keep, limit) for item in value]}
+        if type_(value) is tuple and len(value) <= 4:
+            # Only what follows the output (the cache) is kept for a later call.
+            return {"kind": "tuple", "items": [describe(item, blobs, keep and i > 0, limit)
+                                               for i, item in enumerate(value)]}
         return describe(value, blobs, keep, limit)
 
     def decode(arg, blobs):
@@ -144,10 +148,10 @@ def _main(request_fd: int, response_fd: int) -> None:
             message = str(exc)[:2000]
         except BaseException:
             message = "(the exception's message could not be shown)"
-        return {"kind": "raised", "type": type(exc).__name__, "message": message,
-                "memory": isinstance(exc, MemoryError),
+        return {"kind": "raised", "type": type_(exc).__name__, "message": message,
+                "memory": isinstance_(exc, MemoryError),
                 "syntax": [getattr(exc, "filename", None), getattr(exc, "lineno", None)]
-                if isinstance(exc, SyntaxError) else None,
+                if isinstance_(exc, SyntaxError) else None,
                 "frames": [[f.filename, f.lineno, f.name, f.line] for f in frames]}
 
     try:

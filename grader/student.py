@@ -61,14 +61,18 @@ class Call:
             if not isinstance(value, tuple) or len(value) <= index:
                 raise StudentError(f"{self.function} returned {_describe(value)}; it should "
                                    f"return the pair (out, cache)",
-                                   "not_implemented" if value == Foreign("NoneType") else None)
+                                   "not_implemented" if _is_none(value) else None)
             value = value[index]
         if isinstance(value, np.ndarray):
             return value
-        if value == Foreign("NoneType"):
+        if _is_none(value):
             raise StudentError(f"{self.function} returned None instead of {what}",
                                "not_implemented")
         raise StudentError(f"{self.function} returned {value} instead of {what} (an ndarray)")
+
+
+def _is_none(value: tuple | Value) -> bool:
+    return isinstance(value, Foreign) and value.type == "NoneType" and not value.too_large
 
 
 def _describe(value: tuple | Value) -> str:

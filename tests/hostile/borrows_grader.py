@@ -1,0 +1,1 @@
+from grader.checks import conftest  # noqa: F401
