@@ -76,6 +76,8 @@ def find_submissions(path: Path, single: bool | None = None) -> tuple[list[Submi
     if not path.exists():
         raise DiscoveryError(f"no such file or directory: {path}")
     path = path.resolve()
+    if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+        raise DiscoveryError(f"cannot read {path}: permission denied")
     if single is None:
         single = is_submission(path)
     if single:

@@ -13,7 +13,8 @@ def table(graded: list[SubmissionResult]) -> str:
     lines = [f"{'submission':<{width}}  {'score':>13}  {'status':<7}  failed checks",
              f"{'-' * width}  {'-' * 13}  {'-' * 7}  {'-' * 13}"]
     for r in graded:
-        failed = ", ".join(c.id for c in r.failed) or "-"
+        failed = ("all" if len(r.failed) == len(r.checks)
+                  else ", ".join(c.id for c in r.failed) or "-")
         lines.append(f"{r.id:<{width}}  {_score(r):>13}  {r.status:<7}  {failed}")
     scores = [r.score / r.max_score * 100 for r in graded if r.max_score]
     if scores:

@@ -100,3 +100,27 @@ def test_grading_twice_and_with_any_jobs_gives_identical_scores(tmp_path):
     assert first.exit_code == second.exit_code == 0
     assert (tmp_path / "a" / "grades.csv").read_bytes() == \
         (tmp_path / "b" / "grades.csv").read_bytes()
+
+
+def test_regrading_one_student_refreshes_the_shared_gradebook(tmp_path):
+    folder, out = tmp_path / "subs", tmp_path / "out"
+    folder.mkdir()
+    shutil.copy(SUBMISSIONS / "starter_style.py", folder / "alice.py")
+    shutil.copy(SUBMISSIONS / "no_rescale.py", folder / "bob.py")
+    assert grade(folder, "--out", out).exit_code == 0
+    assert "bob,85,100,ok" in (out / "grades.csv").read_text()
+    shutil.copy(SUBMISSIONS / "starter_style.py", folder / "bob.py")  # bob fixes his code
+    result = grade(folder / "bob.py", "--out", out)
+    assert "bob: 100 / 100" in result.output
+    rows = (out / "grades.csv").read_text().splitlines()
+    assert [r.split(",")[:3] for r in rows[1:]] == [["alice", "100", "100"], ["bob", "100", "100"]]
+
+
+def test_force_regrades_what_is_unchanged(tmp_path):
+    out = tmp_path / "out"
+    grade(SUBMISSIONS / "no_drop.py", "--out", out)
+    again = CliRunner().invoke(main, [str(SUBMISSIONS / "no_drop.py"), "--out", str(out)])
+    assert "1 unchanged since the last run" in again.output
+    forced = CliRunner().invoke(main, [str(SUBMISSIONS / "no_drop.py"), "--out", str(out),
+                                       "--force"])
+    assert "since the last run" not in forced.output and "no_drop: 85 / 100" in forced.output

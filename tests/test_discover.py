@@ -83,6 +83,13 @@ def test_bad_paths_are_usage_errors(tmp_path):
         discover.find_submissions(notes, single=True)
 
 
+def test_an_unreadable_path_is_a_usage_error(tmp_path, monkeypatch):
+    sub = _touch(tmp_path / "alice.py")
+    monkeypatch.setattr(discover.os, "access", lambda path, mode: False)  # root reads all
+    with pytest.raises(discover.DiscoveryError, match="permission denied"):
+        discover.find_submissions(sub)
+
+
 def test_two_submissions_with_one_id_are_refused(tmp_path):
     _touch(tmp_path / "alice.py")
     _touch(tmp_path / "alice" / "layers.py")
