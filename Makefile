@@ -15,11 +15,11 @@ grade: $(STAMP)
 	$(BIN)/grade submissions/ --out grading/
 
 test: $(STAMP)
-	$(BIN)/ruff check grader tests reference
+	$(BIN)/ruff check grader tests reference benchmarks
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check grader tests reference
+	$(BIN)/ruff check grader tests reference benchmarks
 
 clean:
 	rm -rf $(VENV) grading

@@ -24,6 +24,7 @@ from pytest_jsonreport.plugin import JSONReport
 from pytest_jsonreport.serialize import make_report, make_summary
 
 from grader import __version__, discover, rubric
+from grader.forkserver import ForkServer
 from grader.sandbox import Limits, Sandbox
 from grader.student import Student
 from grader.verdict import Verdict
@@ -66,8 +67,9 @@ class GradingPlugin:
     """Fixtures ``student`` and ``verdict``, and the per-submission run loop."""
 
     def __init__(self, submissions: Iterable[discover.Submission], settings: Settings,
-                 on_done: Callable[[discover.Submission, dict], None]):
+                 on_done: Callable[[discover.Submission, dict], None], server: ForkServer):
         self.submissions = submissions
+        self.server = server
         self.settings = settings
         self.rubric = rubric.load(settings.rubric_path)
         self.fingerprint = settings.fingerprint()
@@ -143,8 +145,8 @@ class GradingPlugin:
             with contextlib.ExitStack() as stack:
                 box = None
                 if target is not None:
-                    box = stack.enter_context(
-                        Sandbox(target, self.settings.limits, self.settings.rng_seed))
+                    box = stack.enter_context(Sandbox(
+                        target, self.settings.limits, self.server, self.settings.rng_seed))
                 self.current = Student(box, target, problem)
                 for i, item in enumerate(items):
                     next_item = items[i + 1] if i + 1 < len(items) else None
@@ -166,7 +168,11 @@ def run_session(submissions: Iterable[discover.Submission], settings: Settings,
 
     Only the grader's own checks are collected: the rootdir, ini file and conftest search are
     pinned to them, and no submission path is ever a pytest argument."""
-    plugin = GradingPlugin(submissions, settings, on_done)
+    with ForkServer() as server:
+        _run(GradingPlugin(submissions, settings, on_done, server))
+
+
+def _run(plugin: GradingPlugin) -> None:
     args = [str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
             "--confcutdir", str(CHECKS_DIR), "-p", "pytest_jsonreport", "-p", "no:cacheprovider",
             "-p", "no:faulthandler", "-p", "no:logging", "-p", "no:warnings", "-p", "no:doctest",

@@ -8,14 +8,13 @@ standard library, numpy and the submission. It can reach neither ``grader`` nor
 
 from __future__ import annotations
 
-import functools
+import contextlib
+import fcntl
 import json
 import os
 import select
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,13 +25,15 @@ import numpy as np
 
 from grader import sandbox_child
 from grader.discover import Target, copy_target
+from grader.forkserver import ForkServer, ServerGone, numpy_path
 
-CHILD_SOURCE = Path(sandbox_child.__file__).read_text()
 # Array dtypes accepted from the child; anything else arrives as a description.
 DTYPES = tuple(np.dtype(t).str for t in (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float16", "float32", "float64", "complex64", "complex128"))
 MAX_HEADER = 1 << 20
+F_SETPIPE_SZ = 1031
+PIPE_BYTES = 1 << 20
 FUNCTIONS = ("dropout_forward", "dropout_backward")
 
 
@@ -88,58 +89,23 @@ def size(n: float) -> str:
     return f"{n:g} bytes"
 
 
-def numpy_path() -> list[str]:
-    """A folder holding numpy alone (symlinks), so the child can import numpy and nothing else
-    that is installed beside it (the grader, pytest, the reference)."""
-    site = Path(np.__file__).resolve().parent.parent
-    shim = Path(tempfile.gettempdir()) / f"dropout-grader-numpy-{os.getuid()}-{np.__version__}"
-    if not (shim / "numpy").exists():
-        staging = Path(tempfile.mkdtemp(prefix="numpy-shim-"))
-        for name in ("numpy", "numpy.libs"):
-            if (site / name).exists():
-                (staging / name).symlink_to(site / name)
-        try:
-            staging.rename(shim)
-        except OSError:  # another worker made it first
-            pass
-    return [str(shim)]
-
-
-@functools.cache
-def namespace_prefix() -> tuple[str, ...]:
-    """The command that starts each child: where possible it dies with the grader
-    (``setpriv --pdeathsig``) and gets its own PID and mount namespaces (``unshare``, which
-    needs root or user namespaces). The first candidate that runs here wins."""
-    dies_with_parent = ("setpriv", "--pdeathsig", "SIGKILL")
-    namespaces = ("unshare", "--pid", "--fork", "--kill-child", "--mount",
-                  "--propagation", "private")
-    for prefix in (dies_with_parent + namespaces, namespaces, dies_with_parent):
-        if shutil.which(prefix[0]) is None:
-            continue
-        try:
-            done = subprocess.run([*prefix, "true"], capture_output=True, timeout=10,
-                                  check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0:
-            return prefix
-    return ()
-
-
 class Sandbox:
     """The child process of one submission. Use as a context manager; :meth:`close` kills
     its whole process group."""
 
-    def __init__(self, target: Target, limits: Limits, rng_seed: int = 231):
+    def __init__(self, target: Target, limits: Limits, server: ForkServer,
+                 rng_seed: int = 231):
         self.target = target
         self.limits = limits
+        self.server = server
         self.rng_seed = rng_seed
         self.output = CapturedOutput(limits.output)
         self.dead: Died | None = None
         self.functions: dict[str, bool] = {}
         self.load_failure: dict | None = None
         self.sealed = False  # the child could write only its working directory
-        self._proc: subprocess.Popen | None = None
+        self._pid: int | None = None
+        self._returncode: int | None = None
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -153,30 +119,34 @@ class Sandbox:
         ``load_failure`` (a "raised" description) or ``dead``, never raised."""
         self._workdir = tempfile.mkdtemp(prefix="dropout-grader-run-")
         self.target = copy_target(self.target, Path(self._workdir) / "submission")
-        prefix = namespace_prefix()
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
-        env = {"PATH": "/usr/bin:/bin", "HOME": self._workdir, "LANG": "C.UTF-8",
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        self._proc = subprocess.Popen(
-            [*prefix, sys.executable, "-I", "-S", "-u", "-c", CHILD_SOURCE, str(req_r),
-             str(resp_w)],
-            cwd=self._workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, pass_fds=(req_r, resp_w), start_new_session=True)
-        os.close(req_r)
-        os.close(resp_w)
+        self._out_r, out_w = os.pipe()
+        for fd in (self._req_w, self._resp_r):
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+        what = "the import of " + self.target.display
+        try:
+            self._pid = self.server.spawn(self._workdir, [req_r, resp_w, out_w],
+                                          {"HOME": self._workdir})
+        except ServerGone as err:
+            self.dead = Died(f"the sandbox could not be started ({err})", "error")
+            return
+        finally:
+            for fd in (req_r, resp_w, out_w):
+                os.close(fd)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
         setup = {
             "rlimits": {"RLIMIT_AS": self.limits.memory, "RLIMIT_FSIZE": self.limits.file_size,
                         "RLIMIT_CPU": self.limits.cpu_seconds, "RLIMIT_CORE": 0},
-            "numpy_path": numpy_path(), "rng_seed": self.rng_seed, "dtypes": list(DTYPES),
+            "numpy_path": [numpy_path()], "rng_seed": self.rng_seed, "dtypes": list(DTYPES),
             "root": str(self.target.root), "package": self.target.module is not None,
             "module": self.target.module, "file": str(self.target.file),
-            "functions": list(FUNCTIONS), "seal": "unshare" in prefix}
+            "functions": list(FUNCTIONS), "seal": self.server.namespaces}
         try:
-            self._send(setup, [], "the import of " + self.target.display)
-            reply, _ = self._receive("the import of " + self.target.display, 0)
+            self._send(setup, [], what)
+            reply, _ = self._receive(what, 0)
         except Died as died:
             self.dead = died
             return
@@ -203,36 +173,38 @@ class Sandbox:
     def close(self) -> None:
         """Kill the child's whole process group and remove its working directory."""
         self._kill()
-        for fd in (getattr(self, "_req_w", None), getattr(self, "_resp_r", None)):
+        for name in ("_req_w", "_resp_r"):
+            fd = getattr(self, name, None)
             if fd is not None:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
-        self._req_w = self._resp_r = None
+                setattr(self, name, None)
         if getattr(self, "_reader", None):
             self._reader.join(timeout=1)
         if getattr(self, "_workdir", None):
-            subprocess.run(["rm", "-rf", self._workdir], check=False)
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _drain(self) -> None:
-        stream = self._proc.stdout
-        while chunk := stream.read1(65536):
-            self.output.feed(chunk)
+        try:
+            while chunk := os.read(self._out_r, 65536):
+                self.output.feed(chunk)
+        finally:
+            os.close(self._out_r)
 
-    def _kill(self) -> None:
-        if self._proc is None:
+    def _kill(self, grace: float = 0.0) -> None:
+        """Kill the process group (in its PID namespace, everything the child started goes
+        with it) and learn how the child ended; with GRACE, first give a child that is already
+        dying that long to end by itself, so that its own cause of death is the one seen."""
+        if self._pid is None or self._returncode is not None:
             return
-        try:
-            os.killpg(self._proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        if grace:
+            self._returncode = self.server.exit_code(self._pid, timeout=grace)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._pid, signal.SIGKILL)
+        if self._returncode is None:
+            self._returncode = self.server.exit_code(self._pid)
 
     def _fail(self, message: str, status: str) -> None:
         self.dead = Died(message, status)
@@ -296,8 +268,8 @@ class Sandbox:
         self._fail(f"{what} did not return within {self.limits.timeout:g} s", "timeout")
 
     def _gone(self, what: str) -> None:
-        self._kill()
-        code = self._proc.returncode
+        self._kill(grace=2.0)
+        code = self._returncode
         if code is not None and code < 0:
             self._fail(f"the process was killed by {signal.Signals(-code).name} during {what}",
                        "crash")

@@ -1,12 +1,14 @@
-"""The program that runs inside a submission's child process, and the wire format it speaks.
+"""The programs that run outside the grader: the fork server and each submission's child.
 
-The grader never imports student code. It starts ``python -I -S -u -c <this file's source>``
-in a fresh process; this program imports the student's module there and answers requests
-over two pipes. Everything it sends back is plain data: JSON headers and raw array bytes.
+The grader never imports student code. Each grading worker starts one fork server,
+``python -I -S -u -c <this file's source> serve ...``, which imports numpy once and nothing of
+the grader's, then forks a fresh child per submission: in its own session, with its own PID and
+mount namespaces where the machine allows, a fresh working directory, and limits. The child
+imports the student's module and answers requests over two pipes. Everything it sends back is
+plain data: JSON headers and raw array bytes.
 
 The grader imports this module too, for the frame format (``pack`` / ``HEADER``), so the
-two sides cannot drift apart. Only the standard library is imported at module level: the
-child imports numpy itself after applying its limits.
+two sides cannot drift apart. Only the standard library is imported at module level.
 
 Wire format, both directions: a frame is ``HEADER`` (JSON length, total blob length),
 the JSON header, then the blobs back to back. Arrays travel as
@@ -25,6 +27,111 @@ def pack(header: dict, blobs: list) -> bytes:
     header = dict(header, blobs=[len(b) for b in blobs])
     text = json.dumps(header, separators=(",", ":")).encode()
     return b"".join([HEADER.pack(len(text), sum(len(b) for b in blobs)), text, *blobs])
+
+
+CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
+MS_REC, MS_PRIVATE = 16384, 1 << 18
+PR_SET_PDEATHSIG = 1
+
+
+def serve(control_fd: int, numpy_dir: str) -> None:
+    """The fork server. Each request on the control socket (a SOCK_SEQPACKET message carrying
+    the child's request, response and output pipes) starts one child; the server answers
+    {"started": pid} and, when that process ends, {"exited": pid, "code": code}."""
+    import ctypes
+    import ctypes.util
+    import os
+    import select
+    import signal
+    import socket
+    import sys
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the server dies with its grading worker
+    sys.path.insert(0, numpy_dir)
+    import numpy  # noqa: F401  (imported once here, inherited by every child)
+
+    sock = socket.socket(fileno=control_fd)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    host_ns = os.readlink("/proc/self/ns/mnt")
+
+    def tell(message):
+        sock.sendall(json.dumps(message).encode())
+
+    while True:
+        readable, _, _ = select.select([sock, wake_r], [], [])
+        if wake_r in readable:
+            while True:
+                try:
+                    os.read(wake_r, 4096)
+                except BlockingIOError:
+                    break
+            while True:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+                tell({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+        if sock in readable:
+            message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+            if not message:
+                os._exit(0)
+            request = json.loads(message)
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    sock.close()
+                    for fd in (wake_r, wake_w):
+                        os.close(fd)
+                    signal.set_wakeup_fd(-1)
+                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                    _start_child(request, fds, libc, host_ns)
+                finally:
+                    os._exit(70)
+            for fd in fds:
+                os.close(fd)
+            tell({"started": pid})
+
+
+def _start_child(request: dict, fds: list, libc, host_ns: str) -> None:
+    """In the forked process: a session of its own, new namespaces if asked, then a child
+    (PID 1 of the new PID namespace) runs the submission; this process mirrors its end."""
+    import os
+    import signal
+
+    os.setsid()
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if request["namespaces"]:
+        if libc.unshare(CLONE_NEWNS | CLONE_NEWPID) != 0:
+            os._exit(71)
+        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            os._exit(72)
+    req_r, resp_w, out_w = fds
+    child = os.fork()
+    if child == 0:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        os.chdir(request["workdir"])
+        os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+        os.dup2(out_w, 1)
+        os.dup2(out_w, 2)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        _main(req_r, resp_w, host_ns)
+        os._exit(0)
+    for fd in fds:
+        os.close(fd)
+    _, status = os.waitpid(child, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code if code >= 0 else 1)
 
 
 def seal_filesystem(writable: str) -> bool:
@@ -55,7 +162,7 @@ def seal_filesystem(writable: str) -> bool:
     return sealed_root
 
 
-def _main(request_fd: int, response_fd: int) -> None:
+def _main(request_fd: int, response_fd: int, host_ns: str) -> None:
     import builtins
     import os
     import resource
@@ -90,7 +197,9 @@ def _main(request_fd: int, response_fd: int) -> None:
     # Student code may replace builtins; this program keeps the real ones.
     isinstance_, type_ = builtins.isinstance, builtins.type
     setup, _ = receive()
-    sealed = setup["seal"] and seal_filesystem(os.getcwd())
+    # Sealing changes mounts: only ever in a mount namespace that is not the grader's.
+    own_ns = os.readlink("/proc/self/ns/mnt") != host_ns
+    sealed = setup["seal"] and own_ns and seal_filesystem(os.getcwd())
     for name, value in setup["rlimits"].items():
         try:
             resource.setrlimit(getattr(resource, name), (value, value))
@@ -192,4 +301,4 @@ def _main(request_fd: int, response_fd: int) -> None:
 if __name__ == "__main__":
     import sys as _sys
 
-    _main(int(_sys.argv[1]), int(_sys.argv[2]))
+    serve(int(_sys.argv[1]), _sys.argv[2])

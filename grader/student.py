@@ -91,20 +91,24 @@ class Student:
         self.target = target
         self.problem = problem
 
-    def forward(self, x: np.ndarray, param: dict) -> Call:
-        """``dropout_forward(x, param)``; the cache stays in the child under ``Call.handle``."""
-        return self._calls("dropout_forward", [[x, param]], single=True)[0]
+    def forward(self, x: np.ndarray, param: dict, *, inputs_after: bool = False) -> Call:
+        """``dropout_forward(x, param)``; the cache stays in the child under ``Call.handle``.
+        With INPUTS_AFTER, ``Call.args_after`` holds x as the call left it."""
+        return self._calls("dropout_forward", [[x, param]], keep=True,
+                           inputs_after=inputs_after)[0]
 
     def forward_many(self, xs: list[np.ndarray], param: dict) -> list[Call]:
         """Many forward calls in one round trip; neither their caches nor their inputs come back."""
-        return self._calls("dropout_forward", [[x, param] for x in xs], single=False)
+        return self._calls("dropout_forward", [[x, param] for x in xs], keep=False,
+                           inputs_after=False)
 
     def backward(self, dout: np.ndarray, cache: int | tuple[dict, np.ndarray | None]) -> Call:
         """``dropout_backward(dout, cache)``: a handle from :meth:`forward`, or a
         ``(dropout_param, mask)`` pair built in the child."""
         if cache is None:
             raise StudentError("dropout_forward returned no cache to give dropout_backward")
-        return self._calls("dropout_backward", [[dout, _Cache(cache)]], single=True)[0]
+        return self._calls("dropout_backward", [[dout, _Cache(cache)]], keep=False,
+                           inputs_after=False)[0]
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -126,7 +130,8 @@ class Student:
                                "not_implemented")
         return box
 
-    def _calls(self, function: str, arglists: list[list], single: bool) -> list[Call]:
+    def _calls(self, function: str, arglists: list[list], keep: bool,
+               inputs_after: bool) -> list[Call]:
         box = self._ready(function)
         arrays: list[np.ndarray] = []
         wire_calls = []
@@ -141,8 +146,8 @@ class Student:
                     wire_args.append(arg.wire(arrays))
                 else:
                     wire_args.append({"kind": "json", "value": arg})
-            wire_calls.append({"function": function, "args": wire_args, "keep": single,
-                               "args_after": single})
+            wire_calls.append({"function": function, "args": wire_args, "keep": keep,
+                               "args_after": inputs_after})
         budget = 4 * sum(a.nbytes for a in arrays) + SLACK_BYTES
         try:
             results, blobs = box.call(wire_calls, arrays, function, budget)

@@ -1,0 +1,119 @@
+"""Throughput of the grader against a per-submission pytest baseline, measured in one run.
+
+    python benchmarks/throughput.py [--n 400] [--jobs 2] [--sample 40] [--memory-factor 10]
+
+Generates N one-file submissions from the bundled examples (a mix of correct and buggy ones,
+each made distinct), grades them with `grade` (every submission still in its own sandboxed
+child), then runs the baseline on a sample: a fresh `python -m pytest` process per submission
+importing the student's file and running equivalent checks (benchmarks/baseline_checks.py),
+with the same parallelism. Prints submissions per second for both and their ratio, and the
+grader's peak resident memory (main process and workers, sandboxes excluded) for N and for
+memory-factor × N submissions. Figures are ratios within one run: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = Path(__file__).with_name("baseline_checks.py")
+
+
+def make_submissions(folder: Path, n: int) -> list[Path]:
+    """N distinct one-file submissions cycling through the bundled one-file examples."""
+    examples = sorted((ROOT / "submissions").glob("*.py"))
+    folder.mkdir(parents=True)
+    made = []
+    for i in range(n):
+        source = examples[i % len(examples)]
+        path = folder / f"s{i:05d}_{source.stem}.py"
+        path.write_text(f"# submission {i}\n" + source.read_text())
+        made.append(path)
+    return made
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def grade(folder: Path, out: Path, jobs: int) -> tuple[float, int]:
+    """Wall seconds of `grade FOLDER`, and the peak RSS (kB) of the grader's main process
+    plus its worker processes."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", "from grader.cli import main; main()",
+                             str(folder), "--out", str(out), "--jobs", str(jobs), "--force"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _rss_kb(proc.pid) + sum(_rss_kb(c) for c in _children(proc.pid)))
+        time.sleep(0.05)
+    if proc.returncode != 0:
+        raise SystemExit(f"grade failed with exit status {proc.returncode}")
+    return time.perf_counter() - start, peak
+
+
+def baseline(submissions: list[Path], jobs: int) -> float:
+    """Wall seconds of one fresh pytest process per submission, JOBS at a time."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+
+    def run(path: Path) -> None:
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        str(BASELINE), "--rootdir", str(BASELINE.parent)],
+                       env=dict(env, SUBMISSION=str(path)), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False, cwd=BASELINE.parent)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:
+        list(pool.map(run, submissions))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=400)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--sample", type=int, default=40, help="baseline submissions")
+    parser.add_argument("--memory-factor", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dropout-bench-") as tmp:
+        tmp = Path(tmp)
+        subs = make_submissions(tmp / "subs", args.n)
+        seconds, peak = grade(tmp / "subs", tmp / "out", args.jobs)
+        ours = args.n / seconds
+        base = args.sample / baseline(subs[: args.sample], args.jobs)
+        print(f"machine: {os.cpu_count()} cores, --jobs {args.jobs}")
+        print(f"grader:   {args.n} submissions in {seconds:.1f} s = {ours:.1f} per second")
+        print(f"baseline: {args.sample} submissions = {base:.1f} per second "
+              "(a fresh python -m pytest per submission)")
+        print(f"ratio:    {ours / base:.1f}x the baseline")
+        print(f"peak RSS of the grader (main + workers): {peak / 1024:.0f} MB for {args.n}")
+        if args.memory_factor > 1:
+            big = args.n * args.memory_factor
+            make_submissions(tmp / "big", big)
+            big_seconds, big_peak = grade(tmp / "big", tmp / "big-out", args.jobs)
+            print(f"peak RSS of the grader (main + workers): {big_peak / 1024:.0f} MB for {big} "
+                  f"({big / big_seconds:.1f} per second); ratio {big_peak / peak:.2f}")
+
+
+if __name__ == "__main__":
+    main()
