@@ -174,11 +174,13 @@ def run_session(submissions: Iterable[discover.Submission], settings: Settings,
 
 def _run(plugin: GradingPlugin) -> None:
     args = [str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
-            "--confcutdir", str(CHECKS_DIR), "-p", "pytest_jsonreport", "-p", "no:cacheprovider",
-            "-p", "no:faulthandler", "-p", "no:logging", "-p", "no:warnings", "-p", "no:doctest",
-            "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:stepwise",
-            "--capture=no", "-qq", "--no-header", "--json-report-file=none",
+            "--confcutdir", str(CHECKS_DIR), "-p", "pytest_jsonreport",
+            "--assert=plain", "--capture=no", "-qq", "--no-header", "--json-report-file=none",
             "--json-report-omit", "collectors", "keywords", "log", "streams"]
+    for unused in ("cacheprovider", "faulthandler", "logging", "warnings", "doctest",
+                   "junitxml", "pastebin", "stepwise", "tmpdir", "monkeypatch", "recwarn",
+                   "setuponly", "setupplan", "unittest"):
+        args += ["-p", f"no:{unused}"]
     saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the instructor's plugins stay out
     try:

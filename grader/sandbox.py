@@ -163,7 +163,7 @@ class Sandbox:
         Raises :class:`Died` when the child is (or goes) away."""
         if self.dead:
             raise self.dead
-        blobs = [np.ascontiguousarray(a).tobytes() for a in arrays]
+        blobs = [np.ascontiguousarray(a) for a in arrays]
         self._send({"calls": calls, "max_bytes": max_bytes}, blobs, what)
         reply, out_blobs = self._receive(what, max_bytes)
         if reply.get("kind") != "results" or len(reply.get("results", ())) != len(calls):
@@ -220,28 +220,28 @@ class Sandbox:
                                               remaining)
         return bool(writable or readable)
 
-    def _send(self, header: dict, blobs: list[bytes], what: str) -> None:
-        frame = memoryview(sandbox_child.pack(header, blobs))
+    def _send(self, header: dict, blobs: list, what: str) -> None:
         deadline = time.monotonic() + self.limits.timeout
-        while frame:
+
+        def wait() -> None:
             if not self._deadline_wait(self._req_w, deadline, write=True):
                 self._timed_out(what)
-            try:
-                frame = frame[os.write(self._req_w, frame[:65536]):]
-            except BrokenPipeError:
-                self._gone(what)
 
-    def _read_exact(self, n: int, deadline: float, what: str) -> bytes:
-        chunks = []
-        while n:
+        try:
+            sandbox_child.write_all(self._req_w, sandbox_child.pack(header, blobs), wait)
+        except BrokenPipeError:
+            self._gone(what)
+
+    def _read_exact(self, n: int, deadline: float, what: str) -> bytearray:
+        data, done = bytearray(n), 0
+        while done < n:
             if not self._deadline_wait(self._resp_r, deadline, write=False):
                 self._timed_out(what)
-            chunk = os.read(self._resp_r, min(n, 1 << 20))
-            if not chunk:
+            got = os.readv(self._resp_r, [memoryview(data)[done:]])
+            if not got:
                 self._gone(what)
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
+            done += got
+        return data
 
     def _receive(self, what: str, max_bytes: int) -> tuple[dict, list[np.ndarray | None]]:
         deadline = time.monotonic() + self.limits.timeout
@@ -257,12 +257,7 @@ class Sandbox:
             self._fail(f"{what}: the process sent a malformed answer", "error")
         if sum(sizes) != blob_len or min(sizes, default=0) < 0:
             self._fail(f"{what}: the process sent a malformed answer", "error")
-        data = self._read_exact(blob_len, deadline, what)
-        blobs, start = [], 0
-        for size in sizes:
-            blobs.append(data[start:start + size])
-            start += size
-        return header, blobs
+        return header, sandbox_child.split(self._read_exact(blob_len, deadline, what), sizes)
 
     def _timed_out(self, what: str) -> None:
         self._fail(f"{what} did not return within {self.limits.timeout:g} s", "timeout")
@@ -288,6 +283,6 @@ def decode_array(spec: dict, blobs: list[bytes]) -> np.ndarray | None:
     if dtype not in DTYPES or any(n < 0 for n in shape) or len(shape) > 32:
         return None
     dtype = np.dtype(dtype)
-    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != len(blob):
+    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != blob.nbytes:
         return None
-    return np.frombuffer(blob, dtype=dtype).reshape(shape).copy()
+    return np.frombuffer(blob, dtype=dtype).reshape(shape)  # a view of bytes read for it alone

@@ -3,6 +3,7 @@ tears every fixture down between submissions."""
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,7 +45,14 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
 @pytest.fixture(scope="session")
 def notebook_x() -> np.ndarray:
     """The notebook's forward-pass input: np.random.seed(231); randn(500, 500) + 10."""
-    return np.random.RandomState(231).randn(500, 500) + 10
+    return _notebook_x()
+
+
+@functools.cache
+def _notebook_x() -> np.ndarray:
+    x = np.random.RandomState(231).randn(500, 500) + 10
+    x.flags.writeable = False  # made once per worker, shared by every submission
+    return x
 
 
 @pytest.fixture(scope="session")
