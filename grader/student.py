@@ -97,10 +97,12 @@ class Student:
         return self._calls("dropout_forward", [[x, param]], keep=True,
                            inputs_after=inputs_after)[0]
 
-    def forward_many(self, xs: list[np.ndarray], param: dict) -> list[Call]:
-        """Many forward calls in one round trip; neither their caches nor their inputs come back."""
-        return self._calls("dropout_forward", [[x, param] for x in xs], keep=False,
-                           inputs_after=False)
+    def forward_shifted(self, x: np.ndarray, param: dict,
+                        shifts: list[tuple[int, float]]) -> list[Call]:
+        """``dropout_forward`` at x with one element moved per call (flat index, delta), all in
+        one round trip: x crosses once and each call gets its own shifted copy."""
+        return self._calls("dropout_forward", [[Shifted(x, i, d), param] for i, d in shifts],
+                           keep=False, inputs_after=False)
 
     def backward(self, dout: np.ndarray, cache: int | tuple[dict, np.ndarray | None]) -> Call:
         """``dropout_backward(dout, cache)``: a handle from :meth:`forward`, or a
@@ -134,21 +136,20 @@ class Student:
                inputs_after: bool) -> list[Call]:
         box = self._ready(function)
         arrays: list[np.ndarray] = []
-        wire_calls = []
+        wire_calls, input_bytes = [], 0
         for args in arglists:
             wire_args = []
             for arg in args:
-                if isinstance(arg, np.ndarray):
-                    wire_args.append({"kind": "array", "blob": len(arrays),
-                                      "dtype": arg.dtype.str, "shape": list(arg.shape)})
-                    arrays.append(arg)
-                elif isinstance(arg, _Cache):
-                    wire_args.append(arg.wire(arrays))
+                if isinstance(arg, np.ndarray | Shifted | _Cache):
+                    wire_args.append(arg.wire(arrays) if isinstance(arg, _Cache)
+                                     else _wire_array(arg, arrays))
+                    input_bytes += arg.x.nbytes if isinstance(arg, Shifted) else \
+                        getattr(arg, "nbytes", 0)
                 else:
                     wire_args.append({"kind": "json", "value": arg})
             wire_calls.append({"function": function, "args": wire_args, "keep": keep,
                                "args_after": inputs_after})
-        budget = 4 * sum(a.nbytes for a in arrays) + SLACK_BYTES
+        budget = 4 * input_bytes + SLACK_BYTES
         try:
             results, blobs = box.call(wire_calls, arrays, function, budget)
         except Died as died:
@@ -233,6 +234,28 @@ class Student:
 
 
 @dataclass(frozen=True)
+class Shifted:
+    """x with the element at flat INDEX moved by DELTA, built in the child."""
+
+    x: np.ndarray
+    index: int
+    delta: float
+
+
+def _wire_array(arg: np.ndarray | Shifted, arrays: list[np.ndarray]) -> dict:
+    """The wire form of an array argument; each distinct array crosses once per round trip."""
+    array = arg.x if isinstance(arg, Shifted) else arg
+    blob = next((i for i, a in enumerate(arrays) if a is array), None)
+    if blob is None:
+        blob = len(arrays)
+        arrays.append(array)
+    spec = {"kind": "array", "blob": blob, "dtype": array.dtype.str, "shape": list(array.shape)}
+    if isinstance(arg, Shifted):
+        spec.update(kind="shifted", index=arg.index, delta=arg.delta)
+    return spec
+
+
+@dataclass(frozen=True)
 class _Cache:
     """A cache argument: a handle kept in the child, or a (param, mask) pair to build there."""
 
@@ -242,9 +265,5 @@ class _Cache:
         if isinstance(self.cache, int):
             return {"kind": "handle", "id": self.cache}
         param, mask = self.cache
-        wire_mask = None
-        if mask is not None:
-            wire_mask = {"kind": "array", "blob": len(arrays), "dtype": mask.dtype.str,
-                         "shape": list(mask.shape)}
-            arrays.append(mask)
+        wire_mask = None if mask is None else _wire_array(mask, arrays)
         return {"kind": "cache", "param": param, "mask": wire_mask}
