@@ -68,6 +68,7 @@ class ForkServer:
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._ended: dict[int, int] = {}
+        self._forgotten: set[int] = set()
 
     def __enter__(self) -> ForkServer:
         return self
@@ -105,6 +106,11 @@ class ForkServer:
                 return None
         return self._ended.pop(pid)
 
+    def forget(self, pid: int) -> None:
+        """PID's end will not be asked for: do not keep it."""
+        if self._ended.pop(pid, None) is None:
+            self._forgotten.add(pid)
+
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
@@ -133,5 +139,9 @@ class ForkServer:
             raise OSError("the fork server closed its socket")
         message = json.loads(data)
         if "exited" in message:
-            self._ended[int(message["exited"])] = int(message["code"])
+            pid = int(message["exited"])
+            if pid in self._forgotten:
+                self._forgotten.discard(pid)
+            else:
+                self._ended[pid] = int(message["code"])
         return message

@@ -105,7 +105,7 @@ class Sandbox:
         self.load_failure: dict | None = None
         self.sealed = False  # the child could write only its working directory
         self._pid: int | None = None
-        self._returncode: int | None = None
+        self._killed = False
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -193,18 +193,28 @@ class Sandbox:
         finally:
             os.close(self._out_r)
 
-    def _kill(self, grace: float = 0.0) -> None:
-        """Kill the process group (in its PID namespace, everything the child started goes
-        with it) and learn how the child ended; with GRACE, first give a child that is already
-        dying that long to end by itself, so that its own cause of death is the one seen."""
-        if self._pid is None or self._returncode is not None:
+    def _kill(self) -> None:
+        """Kill the process group; in its PID namespace everything the child started goes
+        with it. How it ended is not waited for."""
+        if self._pid is None or self._killed:
             return
-        if grace:
-            self._returncode = self.server.exit_code(self._pid, timeout=grace)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._pid, signal.SIGKILL)
-        if self._returncode is None:
-            self._returncode = self.server.exit_code(self._pid)
+        self._killed = True
+        self.server.forget(self._pid)
+
+    def _how_it_ended(self, grace: float) -> int | None:
+        """The child's exit code (minus a signal number), giving a child that is already dying
+        GRACE seconds to end by itself so that its own cause of death is the one seen."""
+        if self._pid is None or self._killed:
+            return None
+        code = self.server.exit_code(self._pid, timeout=grace)
+        if code is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._pid, signal.SIGKILL)
+            code = self.server.exit_code(self._pid)
+        self._killed = True
+        return code
 
     def _fail(self, message: str, status: str) -> None:
         self.dead = Died(message, status)
@@ -263,8 +273,7 @@ class Sandbox:
         self._fail(f"{what} did not return within {self.limits.timeout:g} s", "timeout")
 
     def _gone(self, what: str) -> None:
-        self._kill(grace=2.0)
-        code = self._returncode
+        code = self._how_it_ended(grace=2.0)
         if code is not None and code < 0:
             self._fail(f"the process was killed by {signal.Signals(-code).name} during {what}",
                        "crash")
