@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: grade test lint clean
+.PHONY: grade test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ grade: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check grader tests reference benchmarks
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/throughput.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check grader tests reference benchmarks

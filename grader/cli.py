@@ -87,11 +87,10 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         with click.progressbar(length=len(todo), label="grading", file=sys.stderr,
                                show_pos=True) as bar:
             batch.grade(todo, out, settings, jobs, on_result=lambda _id: bar.update(1))
-    results.write_gradebook(out, checks)
     ids = {s.id for s in submissions}
-    graded = [r for r in results.load_all(out) if r.id in ids]
+    graded = [row for row in results.write_gradebook(out, checks) if row.id in ids]
     if len(submissions) == 1:
-        click.echo(terminal.feedback(graded[0]))
+        click.echo(terminal.feedback(results.load(out / graded[0].id / results.RESULTS)))
     else:
         click.echo(terminal.table(graded))
     click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")

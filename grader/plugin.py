@@ -126,13 +126,13 @@ class GradingPlugin:
         if session.testsfailed:
             raise session.Interrupted("the checks could not be collected")
         for submission in self.submissions:
-            self._grade(session.items, submission)
+            self._grade(session, submission)
         return True
 
     # -- one submission ---------------------------------------------------------------------
 
-    def _grade(self, items: list[pytest.Item], submission: discover.Submission) -> None:
-        started = time.monotonic()
+    def _grade(self, session: pytest.Session, submission: discover.Submission) -> None:
+        started, items = time.monotonic(), session.items
         self.report.take()
         facts = {"id": submission.id, "path": str(submission.path),
                  "content_hash": submission.content_hash, "settings": self.fingerprint}
@@ -155,6 +155,11 @@ class GradingPlugin:
             facts.update(file=target.display if target else None,
                          output=box.output.text() if box else "", problem=problem)
         tests = self.report.take()
+        # The terminal reporter keeps every report for a summary nobody reads here: a batch
+        # of thousands must not hold them all.
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.stats.clear()
         report = make_report(created=time.time(), duration=time.monotonic() - started,
                              exitcode=0, root=str(CHECKS_DIR), environment={},
                              summary=make_summary(tests, collected=len(items)),

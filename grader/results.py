@@ -8,6 +8,7 @@ import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,15 +169,35 @@ def save(out: Path, report: dict, result: SubmissionResult) -> None:
     write_atomic(folder / RESULTS, json.dumps(to_gradescope(result), indent=2))
 
 
-def load_all(out: Path) -> list[SubmissionResult]:
-    """Every results.json under OUT, sorted by id; unreadable ones are skipped."""
-    found = []
+def load(path: Path) -> SubmissionResult | None:
+    """One results.json, or None if it is missing or unreadable."""
+    try:
+        return from_gradescope(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def iter_results(out: Path) -> Iterator[SubmissionResult]:
+    """Every readable results.json under OUT, by id, one at a time."""
     for path in sorted(out.glob(f"*/{RESULTS}")):
-        try:
-            found.append(from_gradescope(json.loads(path.read_text())))
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return sorted(found, key=lambda r: r.id)
+        if (result := load(path)) is not None:
+            yield result
+
+
+def load_all(out: Path) -> list[SubmissionResult]:
+    return list(iter_results(out))
+
+
+@dataclass(frozen=True)
+class Row:
+    """A gradebook line: what the terminal table needs, without the feedback."""
+
+    id: str
+    score: float
+    max_score: float
+    status: str
+    failed: tuple[str, ...]
+    checks: int
 
 
 def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
@@ -189,15 +210,18 @@ def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
             and extra.get("settings") == fingerprint)
 
 
-def write_gradebook(out: Path, rubric: Rubric) -> list[SubmissionResult]:
-    """Rebuild OUT/grades.csv from the results files under OUT; return what it holds."""
-    graded = load_all(out)
+def write_gradebook(out: Path, rubric: Rubric) -> list[Row]:
+    """Rebuild OUT/grades.csv from the results files under OUT, reading one at a time;
+    return its rows."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", "score", "max_score", "status", *rubric.ids])
-    for result in graded:
+    rows = []
+    for result in iter_results(out):
         points = {c.id: c.score for c in result.checks}
         writer.writerow([result.id, f"{result.score:g}", f"{result.max_score:g}", result.status,
                          *(f"{points.get(cid, 0):g}" for cid in rubric.ids)])
+        rows.append(Row(result.id, result.score, result.max_score, result.status,
+                        tuple(c.id for c in result.failed), len(result.checks)))
     write_atomic(out / GRADEBOOK, buffer.getvalue())
-    return graded
+    return rows

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from grader.results import SubmissionResult
+from grader.results import Row, SubmissionResult
 
 
-def table(graded: list[SubmissionResult]) -> str:
+def table(graded: list[Row]) -> str:
     """One row per submission: id, score, status, failed checks."""
     if not graded:
         return "nothing graded"
@@ -13,8 +13,7 @@ def table(graded: list[SubmissionResult]) -> str:
     lines = [f"{'submission':<{width}}  {'score':>13}  {'status':<7}  failed checks",
              f"{'-' * width}  {'-' * 13}  {'-' * 7}  {'-' * 13}"]
     for r in graded:
-        failed = ("all" if len(r.failed) == len(r.checks)
-                  else ", ".join(c.id for c in r.failed) or "-")
+        failed = "all" if len(r.failed) == r.checks else ", ".join(r.failed) or "-"
         lines.append(f"{r.id:<{width}}  {_score(r):>13}  {r.status:<7}  {failed}")
     scores = [r.score / r.max_score * 100 for r in graded if r.max_score]
     if scores:
@@ -41,7 +40,7 @@ def feedback(result: SubmissionResult) -> str:
     return "\n".join(lines)
 
 
-def _score(result: SubmissionResult) -> str:
+def _score(result: SubmissionResult | Row) -> str:
     return f"{_num(result.score)} / {_num(result.max_score)}"
 
 
