@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REFERENCE, SUBMISSIONS, grade_folder, validate
+from conftest import REFERENCE, SUBMISSIONS, grade_folder, processes, validate
 
 from grader.forkserver import namespaces_available
 
@@ -119,14 +119,8 @@ def test_every_submission_got_a_result(batch):
 
 
 def test_nothing_of_the_batch_is_left_running(batch):
-    left = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"271.828" in cmdline or b"dropout-grader-run-" in cmdline:
-            left.append(pid)
+    left = [pid for pid, cmdline, _, _ in processes()
+            if b"271.828" in cmdline or b"dropout-grader-run-" in cmdline]
     assert left == []
 
 

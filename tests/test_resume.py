@@ -3,14 +3,13 @@ and ends with the gradebook of an uninterrupted run."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from conftest import SUBMISSIONS
+from conftest import SUBMISSIONS, processes
 
 GRADE = [sys.executable, "-c", "from grader.cli import main; main()"]
 
@@ -66,32 +65,13 @@ def test_workers_die_with_a_killed_grader(tmp_path):
     deadline = time.monotonic() + 120
     while not _finished(out) and time.monotonic() < deadline:
         time.sleep(0.05)
-    workers = _children(run.pid)
+    workers = [pid for pid, _, parent, _ in processes() if parent == run.pid]
     assert workers
     run.send_signal(signal.SIGKILL)
     run.wait()
     time.sleep(1.0)
-    assert [pid for pid in workers if _alive(pid)] == []
+    alive = {pid for pid, _, _, state in processes() if state != "Z"}
+    assert [pid for pid in workers if pid in alive] == []
     settled = _finished(out)
     time.sleep(1.0)
     assert _finished(out) == settled  # nobody is still writing results
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
