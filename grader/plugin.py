@@ -153,7 +153,8 @@ class GradingPlugin:
                     item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
             self.current = None
             facts.update(file=target.display if target else None,
-                         output=box.output.text() if box else "", problem=problem)
+                         output=box.output.text() if box else "", problem=problem,
+                         sealed=bool(box and box.sealed))
         tests = self.report.take()
         # The terminal reporter keeps every report for a summary nobody reads here: a batch
         # of thousands must not hold them all.

@@ -1,9 +1,11 @@
 """One submission's child process: start it with limits, talk to it, judge nothing, kill it.
 
-The child runs :mod:`grader.sandbox_child` under ``python -I -S`` in its own session, with a
-fresh temporary directory as its working directory and a ``sys.path`` that holds only the
-standard library, numpy and the submission. It can reach neither ``grader`` nor
-``reference``. What it sends back is validated here before anything is built from it.
+The child is forked by the worker's :class:`~grader.forkserver.ForkServer` and runs
+:func:`grader.sandbox_child._main` in its own session (and, where possible, its own PID and
+mount namespaces, with every mount read-only but its working directory), with a fresh
+temporary working directory and a ``sys.path`` that holds only the standard library, numpy and
+a copy of the submission. It can reach neither ``grader`` nor ``reference``. What it sends
+back is validated here before anything is built from it.
 """
 
 from __future__ import annotations
