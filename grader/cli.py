@@ -46,6 +46,9 @@ def main() -> None:
               show_default=True, metavar="MiB", help="Address-space limit of each child.")
 @click.option("--force", is_flag=True,
               help="Regrade every submission, even those unchanged since the last run.")
+@click.option("--convention", type=click.Choice(["keep", "drop"]),
+              help="What p means: keep (2018 onwards) or drop (2016-2017). "
+                   "Default: the rubric's (keep).")
 @click.option("--rubric", type=click.Path(path_type=Path, dir_okay=False),
               help="A rubric TOML overriding the default points, titles, visibility.")
 @click.option("--single/--each", default=None,
@@ -56,7 +59,7 @@ def main() -> None:
 @click.option("--self-check", is_flag=True,
               help="Grade the bundled reference solution; it must score 100%.")
 def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, force: bool,
-        rubric: Path | None, single: bool | None, fail_under: float | None,
+        convention: str | None, rubric: Path | None, single: bool | None, fail_under: float | None,
         self_check: bool) -> None:
     """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
     layers.py), or a folder whose entries are submissions."""
@@ -77,7 +80,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         click.echo(f"skipped what is not a submission (a folder, .py or .zip): "
                    f"{', '.join(skipped)}", err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
-                        rubric_path=rubric)
+                        rubric_path=rubric, convention=convention)
     fingerprint = settings.fingerprint()
     todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
     if len(todo) < len(submissions):

@@ -17,14 +17,20 @@ class Misconception:
 CATALOGUE = {m.key: m for m in [
     Misconception("p_as_drop", "treats p as the drop probability",
                   "p is the probability of KEEPING a unit: keep a unit when "
-                  "np.random.rand(*x.shape) < p."),
+                  "np.random.rand(*x.shape) < p. (Reading p as the drop probability is the "
+                  "2016-2017 notebooks' convention, not this course's.)"),
+    Misconception("p_as_keep", "treats p as the keep probability",
+                  "In this course (the 2016-2017 convention) p is the probability of DROPPING "
+                  "a unit: keep a unit when np.random.rand(*x.shape) >= p and divide the kept "
+                  "units by 1 - p."),
     Misconception("wrong_comparison", "compares the wrong way round",
                   "`rand > p` keeps about 1 - p of the units, yet the kept ones are divided by "
                   "p. Keep a unit when rand < p."),
-    Misconception("no_rescale", "forgets to divide by p",
-                  "This is vanilla dropout: the expected output shrinks to p times the input. "
-                  "Inverted dropout divides the kept units by p during training so that nothing "
-                  "needs scaling at test time (Inline Question 1 asks why)."),
+    Misconception("no_rescale", "forgets to divide by the keep probability",
+                  "This is vanilla dropout: the expected output shrinks to the keep probability "
+                  "times the input. Inverted dropout divides the kept units by the keep "
+                  "probability (p; 1 - p where p is the drop probability) during training so "
+                  "that nothing needs scaling at test time (Inline Question 1 asks why)."),
     Misconception("drops_nothing", "drops no unit at all",
                   "The mask keeps every unit. Check the comparison that builds it: "
                   "np.random.rand(*x.shape) < p."),

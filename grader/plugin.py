@@ -24,6 +24,7 @@ from pytest_jsonreport.plugin import JSONReport
 from pytest_jsonreport.serialize import make_report, make_summary
 
 from grader import __version__, discover, rubric
+from grader.convention import Convention
 from grader.forkserver import ForkServer
 from grader.sandbox import Limits, Sandbox
 from grader.student import Student
@@ -42,11 +43,13 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     rubric_path: Path | None = None
     rng_seed: int = 231
+    convention: str | None = None  # None: the rubric's
 
     def fingerprint(self) -> str:
         """Changes whenever a result graded under these settings could differ."""
         rubric_text = self.rubric_path.read_text() if self.rubric_path else ""
-        data = json.dumps([__version__, asdict(self.limits), rubric_text, self.rng_seed])
+        data = json.dumps([__version__, asdict(self.limits), rubric_text, self.rng_seed,
+                           self.convention])
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -83,6 +86,11 @@ class GradingPlugin:
     def student(self) -> Student:
         """The submission being graded, called through its sandbox."""
         return self.current
+
+    @pytest.fixture(scope="session")
+    def convention(self) -> Convention:
+        """What p means in this course."""
+        return Convention(self.settings.convention or self.rubric.convention)
 
     @pytest.fixture
     def verdict(self, request: pytest.FixtureRequest) -> Verdict:

@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.convention import NAMES
+
 DEFAULT_PATH = Path(__file__).with_name("rubric.toml")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
@@ -25,6 +27,7 @@ class Check:
 @dataclass(frozen=True)
 class Rubric:
     checks: tuple[Check, ...]
+    convention: str = "keep"  # what p means: keep (2018 onwards) or drop (2016-2017)
 
     def __getitem__(self, check_id: str) -> Check:
         return next(c for c in self.checks if c.id == check_id)
@@ -43,8 +46,9 @@ def load(path: Path | None = None) -> Rubric:
     default = _parse(DEFAULT_PATH, known=None)
     if path is None:
         return default
-    overrides = {c.id: c for c in _parse(path, known={c.id: c for c in default.checks}).checks}
-    return Rubric(tuple(overrides.get(c.id, c) for c in default.checks))
+    custom = _parse(path, known={c.id: c for c in default.checks})
+    overrides = {c.id: c for c in custom.checks}
+    return Rubric(tuple(overrides.get(c.id, c) for c in default.checks), custom.convention)
 
 
 def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
@@ -52,8 +56,12 @@ def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RubricError(f"cannot read the rubric {path}: {exc}") from exc
-    table = data.get("checks")
-    if not isinstance(table, dict) or not table:
+    convention = data.get("convention", "keep")
+    if convention not in NAMES:
+        raise RubricError(f"{path}: convention must be one of {', '.join(NAMES)}, "
+                          f"not {convention!r}")
+    table = data.get("checks", {})
+    if not isinstance(table, dict) or (known is None and not table):
         raise RubricError(f"{path}: no [checks.<id>] tables")
     checks = []
     for check_id, spec in table.items():
@@ -70,4 +78,4 @@ def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
                               f"use one of {', '.join(VISIBILITIES)}")
         title = str(spec.get("title", base.title if base else check_id.replace("_", " ")))
         checks.append(Check(check_id, float(points), title, visibility))
-    return Rubric(tuple(checks))
+    return Rubric(tuple(checks), convention)

@@ -19,7 +19,7 @@ def test_a_single_submission_gets_full_feedback(tmp_path):
     result = grade(SUBMISSIONS / "p_as_drop.py", "--out", tmp_path / "out")
     assert result.exit_code == 0
     assert "p_as_drop: 85 / 100" in result.output
-    assert "[FAIL] p is the probability of keeping a unit  0/15  (keep_probability)" in \
+    assert "[FAIL] Units are kept with the probability p stands for  0/15  (keep_probability)" in \
         result.output
     assert "Likely cause: treats p as the drop probability" in result.output
     assert (tmp_path / "out" / "p_as_drop" / "results.json").is_file()
@@ -124,3 +124,27 @@ def test_force_regrades_what_is_unchanged(tmp_path):
     forced = CliRunner().invoke(main, [str(SUBMISSIONS / "no_drop.py"), "--out", str(out),
                                        "--force"])
     assert "since the last run" not in forced.output and "no_drop: 85 / 100" in forced.output
+
+
+def test_the_drop_convention_of_2016_2017(tmp_path):
+    out = tmp_path / "out"
+    # p_as_drop.py is a correct 2016-2017 solution: it keeps 1 - p and divides by 1 - p
+    drop = grade(SUBMISSIONS / "p_as_drop.py", "--out", out, "--convention", "drop")
+    assert "p_as_drop: 100 / 100" in drop.output
+    keep = grade(SUBMISSIONS / "p_as_drop.py", "--out", out, "--convention", "keep")
+    assert "p_as_drop: 85 / 100" in keep.output
+    assert "the 2016-2017 notebooks' convention, not this course's" in keep.output
+    # and a 2018-onwards solution, graded under the old convention, is told the converse
+    rubric = tmp_path / "drop.toml"
+    rubric.write_text('convention = "drop"\n')
+    ref = grade("--self-check", "--out", out, "--rubric", rubric)
+    assert "reference: 85 / 100" in ref.output
+    assert "✗ p = 0.75: kept 75.0% of the units; expected 25%" in ref.output
+    assert "Likely cause: treats p as the keep probability" in ref.output
+
+
+def test_an_unknown_convention_is_a_usage_error(tmp_path):
+    rubric = tmp_path / "r.toml"
+    rubric.write_text('convention = "sometimes"\n')
+    result = CliRunner().invoke(main, [str(SUBMISSIONS / "no_drop.py"), "--rubric", str(rubric)])
+    assert result.exit_code == 2 and "convention must be one of keep, drop" in result.output

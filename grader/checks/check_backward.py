@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks.stats import close, rel_error
+from grader.checks.stats import close, rel_error, scaling
+from grader.convention import GRADIENT_KEEP
 
 H = 1e-5
 MAX_REL_ERROR = 1e-8
@@ -21,16 +22,18 @@ def _numeric_gradient(student, x: np.ndarray, dout: np.ndarray, param: dict):
     return grad, outs[0]
 
 
-def check_backward_gradient(student, verdict, rng):
+def check_backward_gradient(student, verdict, rng, convention):
     notebook = np.random.RandomState(231)
     nb_x = notebook.randn(10, 10) + 10
+    nb_p, p = convention.p(GRADIENT_KEEP), convention.p(0.6)
     cases = [
-        ("the notebook's case: randn(10, 10) + 10, p = 0.2, seed 123",
-         nb_x, notebook.randn(*nb_x.shape), {"mode": "train", "p": 0.2, "seed": 123}),
-        ("randn(3, 5) + 10, p = 0.6, seed 42", rng.standard_normal((3, 5)) + 10,
-         rng.standard_normal((3, 5)), {"mode": "train", "p": 0.6, "seed": 42}),
+        (f"the notebook's case: randn(10, 10) + 10, p = {nb_p}, seed 123",
+         nb_x, notebook.randn(*nb_x.shape), {"mode": "train", "p": nb_p, "seed": 123},
+         GRADIENT_KEEP),
+        (f"randn(3, 5) + 10, p = {p}, seed 42", rng.standard_normal((3, 5)) + 10,
+         rng.standard_normal((3, 5)), {"mode": "train", "p": p, "seed": 42}, 0.6),
     ]
-    for name, x, dout, param in cases:
+    for name, x, dout, param, keep in cases:
         with verdict.case(name) as case:
             forward = student.forward(x, param)
             out = forward.array(0, "out")
@@ -47,8 +50,7 @@ def check_backward_gradient(student, verdict, rng):
                 expected, against = dout * out / x, "dout × (the mask your forward call used)"
             error = rel_error(dx, expected)
             if not error < MAX_REL_ERROR:
-                p = param["p"]
-                cause = "backward_no_scale" if close(dx, expected * p) else None
+                cause = "backward_no_scale" if close(dx, expected * keep) else None
                 case.fail(f"relative error {error:.1e} against {against}",
                           f"below {MAX_REL_ERROR:.0e}", cause)
 
@@ -62,7 +64,7 @@ def check_backward_test_mode(student, verdict, rng):
             dx = student.backward(dout, (param, None)).array(None, "dx")
             if close(dx, dout):
                 continue
-            if close(dx, dout * p) or close(dx, dout / p):
-                case.fail("dx was dout scaled by p", "dx = dout", "backward_scales_in_test")
+            if factor := scaling(dx, dout, p):
+                case.fail(f"dx was dout × {factor}", "dx = dout", "backward_scales_in_test")
             else:
                 case.fail("dx was not dout", "dx = dout")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks.conftest import NOTEBOOK_PS, attempt
-from grader.checks.stats import close, differ, kept_tolerance, mean_ratio_tolerance
+from grader.checks.conftest import attempt
+from grader.checks.stats import close, differ, kept_tolerance, mean_ratio_tolerance, scaling
+from grader.convention import NOTEBOOK_KEEPS
 from grader.misconceptions import match
 
 
@@ -47,43 +48,42 @@ def check_test_mode_identity(student, verdict, rng):
             if dropped > 0:
                 case.fail(f"{dropped:.0%} of the outputs were zero", "x unchanged",
                           "mask_at_test")
-            elif close(out, x * p) or close(out, x / p):
-                how = "multiplied" if close(out, x * p) else "divided"
-                case.fail(f"the output was x {how} by p", "x unchanged", "scales_at_test")
+            elif factor := scaling(out, x, p):
+                case.fail(f"the output was x × {factor}", "x unchanged", "scales_at_test")
             else:
                 case.fail(f"the output was not x: {differ(out, x)}", "x unchanged")
 
 
-def check_keep_probability(student, verdict, notebook_runs, notebook_x):
-    for p in NOTEBOOK_PS:
-        with verdict.case(f"p = {p}") as case:
-            out = notebook_runs[p].get().array(0, "out")
+def check_keep_probability(student, verdict, notebook_runs, notebook_x, convention):
+    for keep in NOTEBOOK_KEEPS:
+        with verdict.case(f"p = {convention.p(keep)}") as case:
+            out = notebook_runs[keep].get().array(0, "out")
             if out.shape != notebook_x.shape:
                 case.fail(f"returned shape {out.shape} for input of shape {notebook_x.shape}")
                 continue
             kept = np.count_nonzero(out) / out.size
-            tol = kept_tolerance(p, out.size)
-            if abs(kept - p) > tol:
-                hypotheses = {"p_as_drop": lambda q: 1 - q, "drops_nothing": lambda q: 1.0,
-                              "drops_everything": lambda q: 0.0}
-                case.fail(f"kept {kept:.1%} of the units", f"{p:.0%} (± {tol:.1%})",
-                          match({p: kept}, hypotheses, {p: tol}))
+            tol = kept_tolerance(keep, out.size)
+            if abs(kept - keep) > tol:
+                hypotheses = {convention.other_reading: lambda q: 1 - q,
+                              "drops_nothing": lambda q: 1.0, "drops_everything": lambda q: 0.0}
+                case.fail(f"kept {kept:.1%} of the units", f"{keep:.0%} (± {tol:.1%})",
+                          match({keep: kept}, hypotheses, {keep: tol}))
 
 
-def check_mean_preserved(student, verdict, notebook_runs, notebook_x):
+def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention):
     mean_x = float(np.mean(notebook_x))
-    for p in NOTEBOOK_PS:
-        with verdict.case(f"p = {p}") as case:
-            out = notebook_runs[p].get().array(0, "out")
+    for keep in NOTEBOOK_KEEPS:
+        with verdict.case(f"p = {convention.p(keep)}") as case:
+            out = notebook_runs[keep].get().array(0, "out")
             ratio = float(np.mean(out)) / mean_x
-            tol = mean_ratio_tolerance(notebook_x, p)
+            tol = mean_ratio_tolerance(notebook_x, keep)
             if not abs(ratio - 1) <= tol:  # also catches NaN
                 hypotheses = {"no_rescale": lambda q: q,
                               "wrong_comparison": lambda q: (1 - q) / q}
                 case.fail(f"the train-mode mean was {ratio:.3f} × the input's mean "
                           f"({np.mean(out):.3f} against {mean_x:.3f})",
                           f"1.000 × (± {tol:.3f})",
-                          match({p: ratio}, hypotheses, {p: max(3 * tol, 0.05)}))
+                          match({keep: ratio}, hypotheses, {keep: max(3 * tol, 0.05)}))
 
 
 def check_input_untouched(student, verdict, rng):

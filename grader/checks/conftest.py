@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from grader.convention import NOTEBOOK_KEEPS
 from grader.student import Call, StudentError
-
-NOTEBOOK_PS = (0.25, 0.4, 0.7)
 
 
 @dataclass(frozen=True)
@@ -56,8 +55,9 @@ def _notebook_x() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def notebook_runs(student, notebook_x) -> dict[float, Attempt]:
-    """Train-mode forward passes on the notebook's input, for p in 0.25, 0.4, 0.7 (no seed,
-    as in the notebook); shared by keep_probability and mean_preserved."""
-    return {p: attempt(student.forward, notebook_x, {"mode": "train", "p": p})
-            for p in NOTEBOOK_PS}
+def notebook_runs(student, notebook_x, convention) -> dict[float, Attempt]:
+    """Train-mode forward passes on the notebook's input, by keep probability (0.25, 0.4, 0.7;
+    no seed, as in the notebook); shared by keep_probability and mean_preserved."""
+    return {keep: attempt(student.forward, notebook_x,
+                          {"mode": "train", "p": convention.p(keep)})
+            for keep in NOTEBOOK_KEEPS}

@@ -38,3 +38,10 @@ def differ(a: np.ndarray, b: np.ndarray) -> str:
         same |= np.isnan(a) & np.isnan(b)
     n = int(np.count_nonzero(~same))
     return f"{n:,} of {a.size:,} values differ"
+
+
+def scaling(out: np.ndarray, x: np.ndarray, p: float) -> str | None:
+    """'p', '1/p', '(1 - p)' or '1/(1 - p)' when OUT is X scaled by it (either reading of p);
+    None otherwise."""
+    factors = {"p": p, "1/p": 1 / p, "(1 - p)": 1 - p, "1/(1 - p)": 1 / (1 - p)}
+    return next((name for name, f in factors.items() if f != 1 and close(out, x * f)), None)
