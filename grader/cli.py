@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from grader import __version__, batch, discover, results, terminal
+from grader import __version__, batch, discover, gradescope, results, terminal
 from grader.plugin import Settings
 from grader.rubric import RubricError
 from grader.rubric import load as load_rubric
@@ -102,3 +102,18 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     if fail_under is not None and any(
             r.score < fail_under / 100 * r.max_score for r in graded):
         raise SystemExit(1)
+
+
+@main.command("gradescope-bundle")
+@click.argument("zip_path", metavar="AUTOGRADER_ZIP", type=click.Path(path_type=Path,
+                                                                      dir_okay=False))
+@click.option("--rubric", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The rubric to grade with (default: the grader's own).")
+def gradescope_bundle(zip_path: Path, rubric: Path | None) -> None:
+    """Build the zip to upload as a Gradescope programming assignment's autograder."""
+    try:
+        load_rubric(rubric)
+        names = gradescope.build_bundle(zip_path, rubric)
+    except (RubricError, gradescope.BundleError) as err:
+        raise click.UsageError(str(err)) from err
+    click.echo(f"wrote {zip_path}: {', '.join(names)}")

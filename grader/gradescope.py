@@ -1,0 +1,84 @@
+"""The Gradescope autograder bundle: a zip with ``setup.sh``, ``run_autograder``, the grader as
+a wheel, and the rubric. Never the reference solution."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+SETUP_SH = r"""#!/usr/bin/env bash
+# Gradescope runs this once when it builds the autograder image (from /autograder/source).
+set -euo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$(cd "$(dirname "$0")" && pwd)"
+find_python() {
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    if command -v "$candidate" >/dev/null &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  return 1
+}
+PYTHON="$(find_python || true)"
+if [ -z "$PYTHON" ]; then  # Gradescope's Ubuntu images: install a recent enough Python
+  apt-get update -qq && apt-get install -y -qq python3.11 python3.11-venv >/dev/null
+  PYTHON="$(command -v python3.11)"
+fi
+"$PYTHON" -m venv "$ROOT/venv"
+"$ROOT/venv/bin/python" -m pip install --quiet "$SOURCE"/wheels/*.whl
+"""
+
+RUN_AUTOGRADER = r"""#!/usr/bin/env bash
+# Gradescope runs this for each submission: grade /autograder/submission, write
+# /autograder/results/results.json. A results file is written whatever happens.
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+SOURCE="$ROOT/source"
+OUT="$(mktemp -d)"
+mkdir -p "$ROOT/results"
+"$ROOT/venv/bin/grade" "$ROOT/submission" --single --out "$OUT" \
+  --rubric "$SOURCE/rubric.toml" --jobs 1 || true
+RESULT="$(ls "$OUT"/*/results.json 2>/dev/null | head -n 1)"
+if [ -n "$RESULT" ]; then
+  cp "$RESULT" "$ROOT/results/results.json"
+else
+  cat > "$ROOT/results/results.json" <<'JSON'
+{"score": 0, "tests": [],
+ "output": "The grader failed on this submission: not your fault. Tell the course staff."}
+JSON
+fi
+"""
+
+
+class BundleError(Exception):
+    """The bundle cannot be built here."""
+
+
+def build_bundle(dest: Path, rubric: Path | None = None) -> list[str]:
+    """Write the autograder zip to DEST; return the names it holds."""
+    if not (PROJECT / "pyproject.toml").is_file():
+        raise BundleError("building the bundle needs the grader's source tree (a clone)")
+    rubric_text = (rubric or PROJECT / "grader" / "rubric.toml").read_text()
+    with tempfile.TemporaryDirectory(prefix="dropout-bundle-") as tmp:
+        wheels = Path(tmp) / "wheels"
+        built = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels),
+             str(PROJECT)], capture_output=True, text=True, check=False)
+        if built.returncode != 0:
+            raise BundleError(f"building the grader's wheel failed:\n{built.stderr}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+                info = zipfile.ZipInfo(name)
+                info.external_attr = 0o755 << 16
+                zf.writestr(info, text)
+            zf.writestr("rubric.toml", rubric_text)
+            for wheel in sorted(wheels.glob("*.whl")):
+                zf.write(wheel, f"wheels/{wheel.name}")
+            return zf.namelist()
+

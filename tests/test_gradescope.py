@@ -1,0 +1,73 @@
+"""The Gradescope bundle: built, unpacked into a stand-in /autograder, installed by its own
+setup.sh into a fresh virtual environment, and run on submissions."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+from conftest import SUBMISSIONS, validate
+
+from grader.cli import main
+
+
+@pytest.fixture(scope="module")
+def autograder(tmp_path_factory):
+    """An AUTOGRADER_ROOT with the bundle unpacked in source/ and setup.sh run."""
+    root = tmp_path_factory.mktemp("autograder")
+    bundle = root / "autograder.zip"
+    result = CliRunner().invoke(main, ["gradescope-bundle", str(bundle)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(bundle) as zf:
+        zf.extractall(root / "source")
+    for script in ("setup.sh", "run_autograder"):
+        (root / "source" / script).chmod(0o755)
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root))
+    subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, check=True,
+                   capture_output=True, timeout=600)
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    return root, bundle, env
+
+
+def _run(root, env, files: dict[str, str]) -> dict:
+    submission = root / "submission"
+    shutil.rmtree(submission, ignore_errors=True)
+    submission.mkdir()
+    for name, text in files.items():
+        (submission / name).write_text(text)
+    (root / "results" / "results.json").unlink(missing_ok=True)
+    subprocess.run(["bash", str(root / "run_autograder")], env=env, check=False,
+                   capture_output=True, timeout=300)
+    return validate(root / "results" / "results.json")
+
+
+def test_the_bundle_holds_no_reference_solution(autograder):
+    _, bundle, _ = autograder
+    with zipfile.ZipFile(bundle) as zf:
+        names = zf.namelist()
+        assert {"setup.sh", "run_autograder", "rubric.toml"} <= set(names)
+        wheels = [n for n in names if n.endswith(".whl")]
+        assert len(wheels) == 1
+        inner = zipfile.ZipFile(io.BytesIO(zf.read(wheels[0]))).namelist()
+    assert not [n for n in names + inner if "reference" in n.lower()]
+    assert "grader/checks/check_forward.py" in inner
+
+
+def test_run_autograder_writes_valid_results(autograder):
+    root, _, env = autograder
+    data = _run(root, env, {"layers.py": (SUBMISSIONS / "no_rescale.py").read_text()})
+    assert data["score"] == 85
+    failed = [t["extra_data"]["check"] for t in data["tests"] if t["status"] == "failed"]
+    assert failed == ["mean_preserved"]
+
+
+def test_a_broken_submission_still_gets_valid_results(autograder):
+    root, _, env = autograder
+    data = _run(root, env, {"layers.py": "def dropout_forward(x, p)\n"})
+    assert data["score"] == 0
+    assert "SyntaxError in layers.py, line 1" in data["tests"][0]["output"]
