@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from grader import __version__, batch, discover, gradescope, results, terminal
+from grader import __version__, batch, ci, discover, gradescope, results, terminal
 from grader.plugin import Settings
 from grader.rubric import RubricError
 from grader.rubric import load as load_rubric
@@ -56,11 +56,13 @@ def main() -> None:
                    "(default: decided by what PATH holds).")
 @click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PERCENT",
               help="Exit with status 1 if a submission scores below PERCENT.")
+@click.option("--junit-xml", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the checks as JUnit XML (for CI systems).")
 @click.option("--self-check", is_flag=True,
               help="Grade the bundled reference solution; it must score 100%.")
 def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, force: bool,
-        convention: str | None, rubric: Path | None, single: bool | None, fail_under: float | None,
-        self_check: bool) -> None:
+        convention: str | None, rubric: Path | None, single: bool | None,
+        fail_under: float | None, junit_xml: Path | None, self_check: bool) -> None:
     """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
     layers.py), or a folder whose entries are submissions."""
     if self_check:
@@ -97,11 +99,27 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     else:
         click.echo(terminal.table(graded))
     click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")
+    _report_to_ci(submissions, out, junit_xml)
     if self_check and graded[0].score < graded[0].max_score:
         raise SystemExit(1)
     if fail_under is not None and any(
             r.score < fail_under / 100 * r.max_score for r in graded):
         raise SystemExit(1)
+
+
+def _report_to_ci(submissions: list[discover.Submission], out: Path,
+                  junit_xml: Path | None) -> None:
+    """GitHub Actions' job summary and annotations when running there; JUnit XML if asked."""
+    on_github = os.environ.get("GITHUB_ACTIONS") == "true"
+    if not (on_github or junit_xml):
+        return
+    graded = [(results.load(out / s.id / results.RESULTS), s.path) for s in submissions]
+    graded = [(r, p) for r, p in graded if r is not None]
+    if on_github:
+        for line in ci.write_github(graded):
+            click.echo(line)
+    if junit_xml:
+        results.write_atomic(junit_xml, ci.junit_xml([r for r, _ in graded]))
 
 
 @main.command("gradescope-bundle")
