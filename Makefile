@@ -15,14 +15,14 @@ grade: $(STAMP)
 	$(BIN)/grade submissions/ --out grading/
 
 test: $(STAMP)
-	$(BIN)/ruff check grader tests reference benchmarks
+	$(BIN)/ruff check grader tests reference benchmarks examples
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check grader tests reference benchmarks
+	$(BIN)/ruff check grader tests reference benchmarks examples
 
 clean:
 	rm -rf $(VENV) grading

@@ -15,7 +15,7 @@ BACKWARD_CHECKS = ("backward_gradient", "backward_test_mode")
 
 def summary_markdown(result: SubmissionResult) -> str:
     """The job summary: score, a table of checks, and each failed check's feedback."""
-    lines = [f"## Dropout: {result.score:g} / {result.max_score:g}", "",
+    lines = [f"## Dropout: {result.score:g} / {result.max_score:g} on the {result.scope}", "",
              f"Graded file: `{result.file or 'none found'}` (status {result.status})", "",
              "| check | points | |", "|---|---|---|"]
     for check in result.checks:

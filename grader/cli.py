@@ -56,13 +56,18 @@ def main() -> None:
                    "(default: decided by what PATH holds).")
 @click.option("--fail-under", type=click.FloatRange(0, 100), metavar="PERCENT",
               help="Exit with status 1 if a submission scores below PERCENT.")
+@click.option("--extra-checks", multiple=True,
+              type=click.Path(path_type=Path, exists=True, resolve_path=True),
+              help="An instructor's own checks: a check_*.py file or a folder of them "
+                   "(repeatable). Points, title and visibility come from their markers.")
 @click.option("--junit-xml", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the checks as JUnit XML (for CI systems).")
 @click.option("--self-check", is_flag=True,
               help="Grade the bundled reference solution; it must score 100%.")
 def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, force: bool,
         convention: str | None, rubric: Path | None, single: bool | None,
-        fail_under: float | None, junit_xml: Path | None, self_check: bool) -> None:
+        fail_under: float | None, extra_checks: tuple[Path, ...], junit_xml: Path | None,
+        self_check: bool) -> None:
     """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
     layers.py), or a folder whose entries are submissions."""
     if self_check:
@@ -82,7 +87,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         click.echo(f"skipped what is not a submission (a folder, .py or .zip): "
                    f"{', '.join(skipped)}", err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
-                        rubric_path=rubric, convention=convention)
+                        rubric_path=rubric, convention=convention, extra_checks=extra_checks)
     fingerprint = settings.fingerprint()
     todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
     if len(todo) < len(submissions):
@@ -127,11 +132,14 @@ def _report_to_ci(submissions: list[discover.Submission], out: Path,
                                                                       dir_okay=False))
 @click.option("--rubric", type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="The rubric to grade with (default: the grader's own).")
-def gradescope_bundle(zip_path: Path, rubric: Path | None) -> None:
+@click.option("--extra-checks", multiple=True,
+              type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="An instructor's check_*.py file to grade with too (repeatable).")
+def gradescope_bundle(zip_path: Path, rubric: Path | None, extra_checks: tuple[Path, ...]) -> None:
     """Build the zip to upload as a Gradescope programming assignment's autograder."""
     try:
         load_rubric(rubric)
-        names = gradescope.build_bundle(zip_path, rubric)
+        names = gradescope.build_bundle(zip_path, rubric, list(extra_checks))
     except (RubricError, gradescope.BundleError) as err:
         raise click.UsageError(str(err)) from err
     click.echo(f"wrote {zip_path}: {', '.join(names)}")

@@ -41,8 +41,10 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 SOURCE="$ROOT/source"
 OUT="$(mktemp -d)"
 mkdir -p "$ROOT/results"
+EXTRA=()
+if [ -d "$SOURCE/extra_checks" ]; then EXTRA=(--extra-checks "$SOURCE/extra_checks"); fi
 "$ROOT/venv/bin/grade" "$ROOT/submission" --single --out "$OUT" \
-  --rubric "$SOURCE/rubric.toml" --jobs 1 || true
+  --rubric "$SOURCE/rubric.toml" --jobs 1 "${EXTRA[@]}" || true
 RESULT="$(ls "$OUT"/*/results.json 2>/dev/null | head -n 1)"
 if [ -n "$RESULT" ]; then
   cp "$RESULT" "$ROOT/results/results.json"
@@ -59,7 +61,8 @@ class BundleError(Exception):
     """The bundle cannot be built here."""
 
 
-def build_bundle(dest: Path, rubric: Path | None = None) -> list[str]:
+def build_bundle(dest: Path, rubric: Path | None = None,
+                 extra_checks: list[Path] | None = None) -> list[str]:
     """Write the autograder zip to DEST; return the names it holds."""
     if not (PROJECT / "pyproject.toml").is_file():
         raise BundleError("building the bundle needs the grader's source tree (a clone)")
@@ -78,6 +81,8 @@ def build_bundle(dest: Path, rubric: Path | None = None) -> list[str]:
                 info.external_attr = 0o755 << 16
                 zf.writestr(info, text)
             zf.writestr("rubric.toml", rubric_text)
+            for check in extra_checks or []:
+                zf.write(check, f"extra_checks/{check.name}")
             for wheel in sorted(wheels.glob("*.whl")):
                 zf.write(wheel, f"wheels/{wheel.name}")
             return zf.namelist()

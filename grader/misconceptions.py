@@ -51,6 +51,9 @@ CATALOGUE = {m.key: m for m in [
     Misconception("ignores_seed", "ignores the seed",
                   "When dropout_param has a 'seed', call np.random.seed(dropout_param['seed']) "
                   "before drawing the mask; the gradient check depends on it."),
+    Misconception("falsy_seed", "skips a seed of 0",
+                  "`if dropout_param.get('seed'):` is false for seed 0. Test for the key: "
+                  "`if 'seed' in dropout_param:`."),
     Misconception("constant_seed", "seeds with a constant",
                   "Different seeds must give different masks: seed with dropout_param['seed'], "
                   "not a fixed number."),

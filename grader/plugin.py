@@ -44,12 +44,15 @@ class Settings:
     rubric_path: Path | None = None
     rng_seed: int = 231
     convention: str | None = None  # None: the rubric's
+    extra_checks: tuple[Path, ...] = ()  # an instructor's own check files or folders
 
     def fingerprint(self) -> str:
         """Changes whenever a result graded under these settings could differ."""
         rubric_text = self.rubric_path.read_text() if self.rubric_path else ""
+        extra = [p.read_text() for path in self.extra_checks
+                 for p in sorted([path] if path.is_file() else path.rglob("check_*.py"))]
         data = json.dumps([__version__, asdict(self.limits), rubric_text, self.rng_seed,
-                           self.convention])
+                           self.convention, extra])
         return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
@@ -64,6 +67,23 @@ class StreamingReport(JSONReport):
 
 def check_id(item: pytest.Item) -> str:
     return getattr(item, "originalname", item.name).removeprefix(CHECK_PREFIX)
+
+
+def extra_check(item: pytest.Item) -> rubric.Check:
+    """An instructor's check, described by its markers: points (required), title, visibility."""
+    def marker(name: str, default=None):
+        found = item.get_closest_marker(name)
+        return found.args[0] if found and found.args else default
+
+    points = marker("points")
+    if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
+        raise pytest.UsageError(f"extra check {item.nodeid} needs @pytest.mark.points(N), N >= 0")
+    doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()
+    title = marker("title", doc[0] if doc else check_id(item).replace("_", " "))
+    visibility = marker("visibility", "visible")
+    if visibility not in rubric.VISIBILITIES:
+        raise pytest.UsageError(f"extra check {item.nodeid}: unknown visibility {visibility!r}")
+    return rubric.Check(check_id(item), float(points), str(title), visibility)
 
 
 class GradingPlugin:
@@ -101,13 +121,21 @@ class GradingPlugin:
     # -- hooks ------------------------------------------------------------------------------
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        order = {cid: i for i, cid in enumerate(self.rubric.ids)}
-        found = {check_id(item) for item in items}
-        unknown = sorted(found - set(order))
+        """Built-in checks follow the rubric; an instructor's extra checks come after them,
+        with points, title and visibility from their markers."""
+        builtin = [i for i in items if Path(i.path).parent == CHECKS_DIR]
+        found = {check_id(item) for item in builtin}
         missing = [cid for cid in self.rubric.ids if cid not in found]
+        unknown = sorted(found - set(self.rubric.ids))
         if unknown or missing:
             raise pytest.UsageError(f"checks and rubric disagree: no rubric entry for {unknown}, "
                                     f"no check for {missing}")
+        extras = [extra_check(item) for item in items if item not in builtin]
+        ids = [*self.rubric.ids, *(c.id for c in extras)]
+        if len(set(ids)) != len(ids):
+            raise pytest.UsageError(f"two checks share an id: {sorted(ids)}")
+        self.rubric = self.rubric.with_checks(extras)
+        order = {cid: i for i, cid in enumerate(ids)}
         items.sort(key=lambda item: order[check_id(item)])
 
     @pytest.hookimpl(wrapper=True)
@@ -124,9 +152,12 @@ class GradingPlugin:
         meta = {"check": check_id(item)}
         verdict = item.stash.get(VERDICT, None)
         if call.when == "call" and verdict is not None and item.stash.get(JUDGED, False):
-            meta.update(fraction=verdict.fraction, feedback=verdict.feedback(),
+            hidden = self.rubric[meta["check"]].visibility != "visible"
+            meta.update(fraction=verdict.fraction, feedback=verdict.feedback(hidden=hidden),
                         judged=True, misconceptions=verdict.misconceptions,
                         status=verdict.status)
+            if hidden:  # the whole story, for the course staff only
+                meta["staff_feedback"] = verdict.feedback()
         return meta
 
     @pytest.hookimpl(tryfirst=True)
@@ -143,7 +174,8 @@ class GradingPlugin:
         started, items = time.monotonic(), session.items
         self.report.take()
         facts = {"id": submission.id, "path": str(submission.path),
-                 "content_hash": submission.content_hash, "settings": self.fingerprint}
+                 "content_hash": submission.content_hash, "settings": self.fingerprint,
+                 "checks": [asdict(c) for c in self.rubric.checks]}
         with tempfile.TemporaryDirectory(prefix="dropout-grader-") as scratch:
             target, problem = None, None
             try:
@@ -187,8 +219,10 @@ def run_session(submissions: Iterable[discover.Submission], settings: Settings,
 
 
 def _run(plugin: GradingPlugin) -> None:
-    args = [str(CHECKS_DIR), "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
+    args = [str(CHECKS_DIR), *map(str, plugin.settings.extra_checks),
+            "-c", str(CHECKS_DIR / "pytest.ini"), "--rootdir", str(CHECKS_DIR),
             "--confcutdir", str(CHECKS_DIR), "-p", "pytest_jsonreport",
+            "-p", "grader.checks.fixtures",
             "--assert=plain", "--capture=no", "-qq", "--no-header", "--json-report-file=none",
             "--json-report-omit", "collectors", "keywords", "log", "streams"]
     for unused in ("cacheprovider", "faulthandler", "logging", "warnings", "doctest",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.discover import Submission
-from grader.rubric import Rubric
+from grader.rubric import Check, Rubric
 from grader.verdict import STATUS_ORDER
 
 RESULTS = "results.json"
@@ -35,6 +35,7 @@ class CheckResult:
     visibility: str = "visible"
     misconceptions: list[str] = field(default_factory=list)
     grader_error: str | None = None
+    staff_feedback: str | None = None  # a hidden check's full feedback
 
     @property
     def passed(self) -> bool:
@@ -65,10 +66,19 @@ class SubmissionResult:
     def failed(self) -> list[CheckResult]:
         return [c for c in self.checks if not c.passed]
 
+    @property
+    def scope(self) -> str:
+        """'public checks' when no hidden check ran: never a claim about checks not run."""
+        hidden = any(c.visibility != "visible" for c in self.checks)
+        return "checks" if hidden else "public checks"
+
 
 def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
-    """Score one submission's pytest-json-report against the rubric."""
+    """Score one submission's pytest-json-report against the checks it was graded with (the
+    rubric plus any extra checks, as the report records them; RUBRIC if it does not)."""
     facts = report["grader"]
+    if facts.get("checks"):
+        rubric = Rubric(tuple(Check(**c) for c in facts["checks"]), rubric.convention)
     by_check = {t.get("metadata", {}).get("check"): t for t in report.get("tests", [])}
     checks, statuses = [], set()
     for check in rubric.checks:
@@ -78,7 +88,8 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
             fraction = 1.0 if test["outcome"] == "passed" else float(meta["fraction"])
             result = CheckResult(check.id, check.title, round(check.points * fraction, 4),
                                  check.points, meta.get("feedback", ""), check.visibility,
-                                 list(meta.get("misconceptions", [])))
+                                 list(meta.get("misconceptions", [])),
+                                 staff_feedback=meta.get("staff_feedback"))
             statuses.add(meta.get("status"))
         else:
             trace = "\n".join(str(stage.get("longrepr", "")) for stage in
@@ -105,8 +116,8 @@ def grader_failure(sub_id: str, rubric: Rubric, why: str) -> SubmissionResult:
 def summary(result: SubmissionResult) -> str:
     """The top-level text of results.json: score, what went wrong, what the code printed."""
     lines = [f"Score: {result.score:g} / {result.max_score:g} "
-             f"({'all' if not result.failed else len(result.checks) - len(result.failed)} "
-             f"of {len(result.checks)} checks passed)."]
+             f"({len(result.checks) - len(result.failed)} of {len(result.checks)} "
+             f"{result.scope} passed)."]
     if result.file:
         lines.append(f"Graded file: {result.file}")
     if result.problem:
@@ -128,6 +139,8 @@ def to_gradescope(result: SubmissionResult) -> dict:
                 "extra_data": {"check": check.id, "misconceptions": check.misconceptions}}
         if check.grader_error:
             test["extra_data"]["grader_error"] = check.grader_error
+        if check.staff_feedback:
+            test["extra_data"]["staff_feedback"] = check.staff_feedback
         tests.append(test)
     return {"score": result.score, "execution_time": result.execution_time,
             "output": summary(result), "tests": tests,
@@ -143,7 +156,8 @@ def from_gradescope(data: dict) -> SubmissionResult:
     checks = [CheckResult(t["extra_data"]["check"], t["name"], t["score"], t["max_score"],
                           t.get("output", ""), t.get("visibility", "visible"),
                           t["extra_data"].get("misconceptions", []),
-                          t["extra_data"].get("grader_error")) for t in data["tests"]]
+                          t["extra_data"].get("grader_error"),
+                          t["extra_data"].get("staff_feedback")) for t in data["tests"]]
     return SubmissionResult(extra["id"], extra["status"], checks, extra.get("file"), None,
                             extra.get("captured_output", ""), extra.get("content_hash", ""),
                             data.get("execution_time", 0.0), extra.get("settings", ""))
@@ -213,15 +227,17 @@ def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
 def write_gradebook(out: Path, rubric: Rubric) -> list[Row]:
     """Rebuild OUT/grades.csv from the results files under OUT, reading one at a time;
     return its rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "score", "max_score", "status", *rubric.ids])
-    rows = []
+    rows, points, columns = [], [], list(rubric.ids)
     for result in iter_results(out):
-        points = {c.id: c.score for c in result.checks}
-        writer.writerow([result.id, f"{result.score:g}", f"{result.max_score:g}", result.status,
-                         *(f"{points.get(cid, 0):g}" for cid in rubric.ids)])
+        points.append({c.id: c.score for c in result.checks})
+        columns += [c.id for c in result.checks if c.id not in columns]  # extra checks
         rows.append(Row(result.id, result.score, result.max_score, result.status,
                         tuple(c.id for c in result.failed), len(result.checks)))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "score", "max_score", "status", *columns])
+    for row, earned in zip(rows, points, strict=True):
+        writer.writerow([row.id, f"{row.score:g}", f"{row.max_score:g}", row.status,
+                         *(f"{earned.get(cid, 0):g}" for cid in columns)])
     write_atomic(out / GRADEBOOK, buffer.getvalue())
     return rows

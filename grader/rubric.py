@@ -36,6 +36,9 @@ class Rubric:
     def ids(self) -> list[str]:
         return [c.id for c in self.checks]
 
+    def with_checks(self, extra: list[Check]) -> Rubric:
+        return Rubric((*self.checks, *extra), self.convention)
+
     @property
     def total(self) -> float:
         return sum(c.points for c in self.checks)

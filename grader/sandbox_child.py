@@ -270,7 +270,8 @@ def _main(request_fd: int, response_fd: int, host_ns: str) -> None:
     def decode(arg, blobs):
         if arg["kind"] == "array":
             # a writable view of this call's own bytes: the student may change it in place
-            return np.frombuffer(blobs[arg["blob"]], dtype=arg["dtype"]).reshape(arg["shape"])
+            array = np.frombuffer(blobs[arg["blob"]], dtype=arg["dtype"]).reshape(arg["shape"])
+            return array.T if arg.get("transpose") else array
         if arg["kind"] == "shifted":
             array = np.frombuffer(blobs[arg["blob"]], dtype=arg["dtype"]).reshape(arg["shape"])
             array = array.copy()

@@ -91,7 +91,8 @@ class Student:
         self.target = target
         self.problem = problem
 
-    def forward(self, x: np.ndarray, param: dict, *, inputs_after: bool = False) -> Call:
+    def forward(self, x: np.ndarray | Transposed, param: dict, *,
+                inputs_after: bool = False) -> Call:
         """``dropout_forward(x, param)``; the cache stays in the child under ``Call.handle``.
         With INPUTS_AFTER, ``Call.args_after`` holds x as the call left it."""
         return self._calls("dropout_forward", [[x, param]], keep=True,
@@ -140,11 +141,10 @@ class Student:
         for args in arglists:
             wire_args = []
             for arg in args:
-                if isinstance(arg, np.ndarray | Shifted | _Cache):
+                if isinstance(arg, np.ndarray | Shifted | Transposed | _Cache):
                     wire_args.append(arg.wire(arrays) if isinstance(arg, _Cache)
                                      else _wire_array(arg, arrays))
-                    input_bytes += arg.x.nbytes if isinstance(arg, Shifted) else \
-                        getattr(arg, "nbytes", 0)
+                    input_bytes += getattr(getattr(arg, "x", arg), "nbytes", 0)
                 else:
                     wire_args.append({"kind": "json", "value": arg})
             wire_calls.append({"function": function, "args": wire_args, "keep": keep,
@@ -234,6 +234,13 @@ class Student:
 
 
 @dataclass(frozen=True)
+class Transposed:
+    """x.T as the student's function sees it: a non-contiguous view, made in the child."""
+
+    x: np.ndarray
+
+
+@dataclass(frozen=True)
 class Shifted:
     """x with the element at flat INDEX moved by DELTA, built in the child."""
 
@@ -242,9 +249,9 @@ class Shifted:
     delta: float
 
 
-def _wire_array(arg: np.ndarray | Shifted, arrays: list[np.ndarray]) -> dict:
+def _wire_array(arg: np.ndarray | Shifted | Transposed, arrays: list[np.ndarray]) -> dict:
     """The wire form of an array argument; each distinct array crosses once per round trip."""
-    array = arg.x if isinstance(arg, Shifted) else arg
+    array = arg.x if isinstance(arg, Shifted | Transposed) else arg
     blob = next((i for i, a in enumerate(arrays) if a is array), None)
     if blob is None:
         blob = len(arrays)
@@ -252,6 +259,8 @@ def _wire_array(arg: np.ndarray | Shifted, arrays: list[np.ndarray]) -> dict:
     spec = {"kind": "array", "blob": blob, "dtype": array.dtype.str, "shape": list(array.shape)}
     if isinstance(arg, Shifted):
         spec.update(kind="shifted", index=arg.index, delta=arg.delta)
+    if isinstance(arg, Transposed):
+        spec["transpose"] = True
     return spec
 
 

@@ -23,8 +23,8 @@ def table(graded: list[Row]) -> str:
 
 def feedback(result: SubmissionResult) -> str:
     """Everything a student needs: each check's points and what to fix."""
-    lines = [f"{result.id}: {_score(result)}  ({result.file or 'no file found'}, "
-             f"status {result.status})"]
+    lines = [f"{result.id}: {_score(result)} on the {result.scope}  "
+             f"({result.file or 'no file found'}, status {result.status})"]
     if result.problem:
         lines.append(result.problem)
     lines.append("")

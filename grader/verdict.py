@@ -77,7 +77,7 @@ class Verdict:
         found = {c.status for c in self.cases if c.status}
         return next((s for s in STATUS_ORDER if s in found), None)
 
-    def feedback(self) -> str:
+    def feedback(self, hidden: bool = False) -> str:
         """One line per case; failed ones say what was observed, what was expected, and (once
         per misconception) why."""
         lines, previous, explained = [], None, set()
@@ -86,6 +86,9 @@ class Verdict:
                 continue
             if c.passed:
                 lines.append(f"✓ {c.name}")
+                continue
+            if hidden:  # a hidden check never tells its inputs or expected values
+                lines.append(f"✗ {c.name}")
                 continue
             if c.failure == previous:
                 lines.append(f"✗ {c.name}: the same as above")

@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 from click.testing import CliRunner
-from conftest import SUBMISSIONS, validate
+from conftest import ROOT, SUBMISSIONS, validate
 
 from grader.cli import main
 
@@ -21,7 +21,8 @@ def autograder(tmp_path_factory):
     """An AUTOGRADER_ROOT with the bundle unpacked in source/ and setup.sh run."""
     root = tmp_path_factory.mktemp("autograder")
     bundle = root / "autograder.zip"
-    result = CliRunner().invoke(main, ["gradescope-bundle", str(bundle)])
+    result = CliRunner().invoke(main, ["gradescope-bundle", str(bundle), "--extra-checks",
+                                       str(ROOT / "examples/hidden_checks/check_edge_cases.py")])
     assert result.exit_code == 0, result.output
     with zipfile.ZipFile(bundle) as zf:
         zf.extractall(root / "source")
@@ -50,7 +51,8 @@ def test_the_bundle_holds_no_reference_solution(autograder):
     _, bundle, _ = autograder
     with zipfile.ZipFile(bundle) as zf:
         names = zf.namelist()
-        assert {"setup.sh", "run_autograder", "rubric.toml"} <= set(names)
+        assert {"setup.sh", "run_autograder", "rubric.toml",
+                "extra_checks/check_edge_cases.py"} <= set(names)
         wheels = [n for n in names if n.endswith(".whl")]
         assert len(wheels) == 1
         inner = zipfile.ZipFile(io.BytesIO(zf.read(wheels[0]))).namelist()
@@ -61,9 +63,11 @@ def test_the_bundle_holds_no_reference_solution(autograder):
 def test_run_autograder_writes_valid_results(autograder):
     root, _, env = autograder
     data = _run(root, env, {"layers.py": (SUBMISSIONS / "no_rescale.py").read_text()})
-    assert data["score"] == 85
+    assert data["score"] == 85 + 20  # the four hidden edge cases pass too
     failed = [t["extra_data"]["check"] for t in data["tests"] if t["status"] == "failed"]
     assert failed == ["mean_preserved"]
+    hidden = [t for t in data["tests"] if t["visibility"] == "hidden"]
+    assert [t["max_score"] for t in hidden] == [5, 5, 5, 5]
 
 
 def test_a_broken_submission_still_gets_valid_results(autograder):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks.conftest import attempt
+from grader.checks.fixtures import attempt
 from grader.checks.stats import close, differ, kept_tolerance, mean_ratio_tolerance, scaling
 from grader.convention import NOTEBOOK_KEEPS
 from grader.misconceptions import match

@@ -1,5 +1,6 @@
-"""Fixtures shared by the checks. Session scope means one submission: the grading run loop
-tears every fixture down between submissions."""
+"""Fixtures shared by the checks, the built-in ones and an instructor's (--extra-checks): a
+plugin loaded into every grading session. Session scope means one submission: the grading run
+loop tears every fixture down between submissions."""
 
 from __future__ import annotations
 
