@@ -11,7 +11,7 @@ import click
 
 from grader import __version__, batch, ci, discover, gradescope, results, terminal
 from grader.plugin import Settings
-from grader.rubric import RubricError
+from grader.rubric import RubricError, load_extra_checks
 from grader.rubric import load as load_rubric
 from grader.sandbox import Limits
 
@@ -78,6 +78,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         raise click.UsageError("missing PATH: the submission or folder of submissions to grade")
     try:
         checks = load_rubric(rubric)
+        load_extra_checks(list(extra_checks), checks.ids)
         submissions, skipped = discover.find_submissions(path, single)
     except (RubricError, discover.DiscoveryError) as err:
         raise click.UsageError(str(err)) from err
@@ -138,7 +139,7 @@ def _report_to_ci(submissions: list[discover.Submission], out: Path,
 def gradescope_bundle(zip_path: Path, rubric: Path | None, extra_checks: tuple[Path, ...]) -> None:
     """Build the zip to upload as a Gradescope programming assignment's autograder."""
     try:
-        load_rubric(rubric)
+        load_extra_checks(list(extra_checks), load_rubric(rubric).ids)
         names = gradescope.build_bundle(zip_path, rubric, list(extra_checks))
     except (RubricError, gradescope.BundleError) as err:
         raise click.UsageError(str(err)) from err

@@ -69,23 +69,6 @@ def check_id(item: pytest.Item) -> str:
     return getattr(item, "originalname", item.name).removeprefix(CHECK_PREFIX)
 
 
-def extra_check(item: pytest.Item) -> rubric.Check:
-    """An instructor's check, described by its markers: points (required), title, visibility."""
-    def marker(name: str, default=None):
-        found = item.get_closest_marker(name)
-        return found.args[0] if found and found.args else default
-
-    points = marker("points")
-    if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
-        raise pytest.UsageError(f"extra check {item.nodeid} needs @pytest.mark.points(N), N >= 0")
-    doc = (getattr(item, "function", None).__doc__ or "").strip().splitlines()
-    title = marker("title", doc[0] if doc else check_id(item).replace("_", " "))
-    visibility = marker("visibility", "visible")
-    if visibility not in rubric.VISIBILITIES:
-        raise pytest.UsageError(f"extra check {item.nodeid}: unknown visibility {visibility!r}")
-    return rubric.Check(check_id(item), float(points), str(title), visibility)
-
-
 class GradingPlugin:
     """Fixtures ``student`` and ``verdict``, and the per-submission run loop."""
 
@@ -130,7 +113,11 @@ class GradingPlugin:
         if unknown or missing:
             raise pytest.UsageError(f"checks and rubric disagree: no rubric entry for {unknown}, "
                                     f"no check for {missing}")
-        extras = [extra_check(item) for item in items if item not in builtin]
+        try:
+            extras = [rubric.extra_check(item.function, check_id(item))
+                      for item in items if item not in builtin]
+        except rubric.RubricError as err:
+            raise pytest.UsageError(str(err)) from err
         ids = [*self.rubric.ids, *(c.id for c in extras)]
         if len(set(ids)) != len(ids):
             raise pytest.UsageError(f"two checks share an id: {sorted(ids)}")

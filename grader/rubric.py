@@ -82,3 +82,44 @@ def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
         title = str(spec.get("title", base.title if base else check_id.replace("_", " ")))
         checks.append(Check(check_id, float(points), title, visibility))
     return Rubric(tuple(checks), convention)
+
+
+def extra_check(function, check_id: str) -> Check:
+    """An instructor's check function described by its pytest markers: points (required),
+    title (default: the docstring's first line), visibility (default: visible)."""
+    marks = {m.name: m.args for m in getattr(function, "pytestmark", [])}
+    where = f"extra check {function.__module__}.{function.__name__}"
+    points = (marks.get("points") or (None,))[0]
+    if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
+        raise RubricError(f"{where} needs @pytest.mark.points(N) with N >= 0")
+    doc = (function.__doc__ or "").strip().splitlines()
+    title = (marks.get("title") or (doc[0] if doc else check_id.replace("_", " "),))[0]
+    visibility = (marks.get("visibility") or ("visible",))[0]
+    if visibility not in VISIBILITIES:
+        raise RubricError(f"{where}: visibility {visibility!r} is not one of "
+                          f"{', '.join(VISIBILITIES)}")
+    return Check(check_id, float(points), str(title), visibility)
+
+
+def load_extra_checks(paths: list[Path], known: list[str]) -> list[Check]:
+    """The checks in an instructor's files (check_*.py, or folders of them), validated; their
+    ids must not repeat each other or KNOWN. The files are the instructor's: importing them is
+    safe, and done here only to describe them."""
+    import importlib.util
+
+    checks: list[Check] = []
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("check_*.py")))]
+    for number, file in enumerate(files):
+        spec = importlib.util.spec_from_file_location(f"_extra_checks_{number}", file)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise RubricError(f"cannot load the extra checks in {file}: {exc!r}") from exc
+        for name, function in sorted(vars(module).items()):
+            if name.startswith("check_") and callable(function):
+                checks.append(extra_check(function, name.removeprefix("check_")))
+    ids = [*known, *(c.id for c in checks)]
+    if len(set(ids)) != len(ids):
+        raise RubricError(f"extra checks repeat a check id: {sorted(ids)}")
+    return checks

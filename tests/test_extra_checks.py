@@ -96,3 +96,25 @@ def test_summaries_never_claim_checks_that_did_not_run(tmp_path, hidden_batch):
     assert "(13 of 13 checks passed)" in results.summary(graded["good"])
     for result in (public, *graded.values()):
         assert "all checks" not in results.summary(result)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("import pytest\ndef check_x(student, verdict):\n    pass\n",
+     "needs @pytest.mark.points(N)"),
+    ("import pytest\n@pytest.mark.points(1)\n@pytest.mark.visibility('secret')\n"
+     "def check_x(student, verdict):\n    pass\n", "visibility 'secret' is not one of"),
+    ("import pytest\n@pytest.mark.points(1)\ndef check_forward_shape(student, verdict):\n"
+     "    pass\n", "repeat a check id"),
+    ("raise ImportError('nope')\n", "cannot load the extra checks"),
+])
+def test_bad_extra_checks_are_usage_errors(tmp_path, source, message):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    extra = tmp_path / "check_bad.py"
+    extra.write_text(source)
+    result = CliRunner().invoke(main, [str(SUBMISSIONS / "no_drop.py"), "--out",
+                                       str(tmp_path / "out"), "--extra-checks", str(extra)])
+    assert result.exit_code == 2
+    assert message in result.output
