@@ -9,7 +9,17 @@ from pathlib import Path
 
 import click
 
-from grader import __version__, batch, ci, discover, gradescope, results, terminal
+from grader import (
+    __version__,
+    batch,
+    ci,
+    discover,
+    gradescope,
+    html_report,
+    report,
+    results,
+    terminal,
+)
 from grader.plugin import Settings
 from grader.rubric import RubricError, load_extra_checks
 from grader.rubric import load as load_rubric
@@ -60,14 +70,17 @@ def main() -> None:
               type=click.Path(path_type=Path, exists=True, resolve_path=True),
               help="An instructor's own checks: a check_*.py file or a folder of them "
                    "(repeatable). Points, title and visibility come from their markers.")
+@click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="CSV with an id column, then any of name, email: names in the gradebook "
+                   "and report; rostered students without a submission are 'missing'.")
 @click.option("--junit-xml", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the checks as JUnit XML (for CI systems).")
 @click.option("--self-check", is_flag=True,
               help="Grade the bundled reference solution; it must score 100%.")
 def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, force: bool,
         convention: str | None, rubric: Path | None, single: bool | None,
-        fail_under: float | None, extra_checks: tuple[Path, ...], junit_xml: Path | None,
-        self_check: bool) -> None:
+        fail_under: float | None, extra_checks: tuple[Path, ...], roster: Path | None,
+        junit_xml: Path | None, self_check: bool) -> None:
     """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
     layers.py), or a folder whose entries are submissions."""
     if self_check:
@@ -98,14 +111,17 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         with click.progressbar(length=len(todo), label="grading", file=sys.stderr,
                                show_pos=True) as bar:
             batch.grade(todo, out, settings, jobs, on_result=lambda _id: bar.update(1))
+    names = _roster(roster)
     ids = {s.id for s in submissions}
-    graded = [row for row in results.write_gradebook(out, checks) if row.id in ids]
+    graded = [row for row in results.write_gradebook(out, checks, names) if row.id in ids]
     if len(submissions) == 1:
         click.echo(terminal.feedback(results.load(out / graded[0].id / results.RESULTS)))
     else:
         click.echo(terminal.table(graded))
     click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")
     _report_to_ci(submissions, out, junit_xml)
+    if len(submissions) > 1:
+        _class_report(out, names)
     if self_check and graded[0].score < graded[0].max_score:
         raise SystemExit(1)
     if fail_under is not None and any(
@@ -144,3 +160,39 @@ def gradescope_bundle(zip_path: Path, rubric: Path | None, extra_checks: tuple[P
     except (RubricError, gradescope.BundleError) as err:
         raise click.UsageError(str(err)) from err
     click.echo(f"wrote {zip_path}: {', '.join(names)}")
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="CSV with an id column, then any of name, email.")
+def summary(out: Path, roster: Path | None) -> None:
+    """The class at a glance and the misconceptions found, from the results in OUT."""
+    click.echo(report.text_summary(report.build(out, _roster(roster))))
+
+
+@main.command("report")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="CSV with an id column, then any of name, email.")
+def report_command(out: Path, roster: Path | None) -> None:
+    """Write OUT/report.html (and written_answers.csv) from the results already in OUT."""
+    if not html_report.available():
+        raise click.UsageError(html_report.MISSING_EXTRA)
+    _class_report(out, _roster(roster))
+
+
+def _class_report(out: Path, roster: dict[str, str] | None) -> None:
+    if not html_report.available():
+        click.echo(html_report.MISSING_EXTRA, err=True)
+        return
+    click.echo(f"report: {html_report.write(out, roster)}")
+
+
+def _roster(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    try:
+        return report.read_roster(path)
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        raise click.UsageError(f"cannot read the roster: {err}") from err

@@ -53,6 +53,7 @@ class SubmissionResult:
     content_hash: str = ""
     execution_time: float = 0.0
     settings: str = ""
+    path: str = ""  # where the submission was graded from
 
     @property
     def score(self) -> float:
@@ -102,7 +103,7 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
     return SubmissionResult(facts["id"], status, checks, facts.get("file"), facts.get("problem"),
                             facts.get("output", ""), facts.get("content_hash", ""),
                             round(float(report.get("duration", 0.0)), 3),
-                            facts.get("settings", ""))
+                            facts.get("settings", ""), facts.get("path", ""))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str) -> SubmissionResult:
@@ -146,7 +147,7 @@ def to_gradescope(result: SubmissionResult) -> dict:
             "output": summary(result), "tests": tests,
             "extra_data": {"id": result.id, "status": result.status, "file": result.file,
                            "content_hash": result.content_hash, "grader": __version__,
-                           "settings": result.settings,
+                           "settings": result.settings, "path": result.path,
                            "captured_output": result.output}}
 
 
@@ -160,7 +161,8 @@ def from_gradescope(data: dict) -> SubmissionResult:
                           t["extra_data"].get("staff_feedback")) for t in data["tests"]]
     return SubmissionResult(extra["id"], extra["status"], checks, extra.get("file"), None,
                             extra.get("captured_output", ""), extra.get("content_hash", ""),
-                            data.get("execution_time", 0.0), extra.get("settings", ""))
+                            data.get("execution_time", 0.0), extra.get("settings", ""),
+                            extra.get("path", ""))
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -170,6 +172,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from the course staff
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -224,20 +227,29 @@ def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
             and extra.get("settings") == fingerprint)
 
 
-def write_gradebook(out: Path, rubric: Rubric) -> list[Row]:
+def write_gradebook(out: Path, rubric: Rubric,
+                    roster: dict[str, str] | None = None) -> list[Row]:
     """Rebuild OUT/grades.csv from the results files under OUT, reading one at a time;
-    return its rows."""
-    rows, points, columns = [], [], list(rubric.ids)
+    return its rows. With a ROSTER (id -> name) it has a name column, and rostered students
+    without a result are rows with status missing and 0 points."""
+    rows, points, columns = [], {}, list(rubric.ids)
     for result in iter_results(out):
-        points.append({c.id: c.score for c in result.checks})
+        points[result.id] = {c.id: c.score for c in result.checks}
         columns += [c.id for c in result.checks if c.id not in columns]  # extra checks
         rows.append(Row(result.id, result.score, result.max_score, result.status,
                         tuple(c.id for c in result.failed), len(result.checks)))
+    graded = {row.id for row in rows}
+    rows += [Row(sid, 0.0, rubric.total, "missing", tuple(rubric.ids), len(rubric.ids))
+             for sid in sorted(set(roster or {}) - graded)]
+    rows.sort(key=lambda row: row.id)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["id", "score", "max_score", "status", *columns])
-    for row, earned in zip(rows, points, strict=True):
-        writer.writerow([row.id, f"{row.score:g}", f"{row.max_score:g}", row.status,
+    writer.writerow(["id", *(["name"] if roster else []), "score", "max_score", "status",
+                     *columns])
+    for row in rows:
+        earned = points.get(row.id, {})
+        writer.writerow([row.id, *([roster.get(row.id, "")] if roster else []),
+                         f"{row.score:g}", f"{row.max_score:g}", row.status,
                          *(f"{earned.get(cid, 0):g}" for cid in columns)])
     write_atomic(out / GRADEBOOK, buffer.getvalue())
     return rows

@@ -1,0 +1,115 @@
+"""grading/report.html: one self-contained file (inline CSS and SVG, nothing from the network)
+for the instructor, and grading/written_answers.csv for manual grading. Needs the `report`
+extra (jinja2, matplotlib, nbformat)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from grader import misconceptions, notebooks, report, results
+
+REPORT = "report.html"
+ANSWERS = "written_answers.csv"
+MISSING_EXTRA = ("the instructor's report needs the report extra: "
+                 "pip install 'dropout-grader[report]' (make grade installs it)")
+
+
+def available() -> bool:
+    try:
+        import jinja2  # noqa: F401
+        import matplotlib  # noqa: F401
+        import nbformat  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def written_answers(out: Path) -> dict[str, list[notebooks.Answer]]:
+    """Each graded submission's written answers, from its notebook if it has one."""
+    answers = {}
+    for result in results.iter_results(out):
+        base = Path(result.path) if result.path else None
+        for notebook in notebooks.find(base) if base else []:
+            answers[result.id] = notebooks.extract(notebook, base)
+    return answers
+
+
+def write(out: Path, roster: dict[str, str] | None = None) -> Path:
+    """Build the class report from the results in OUT; write report.html and the answers."""
+    answers = written_answers(out)
+    data = report.build(out, roster, answers)
+    html = _render(data)
+    results.write_atomic(out / REPORT, html)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", "question", "answer", "answered"])
+    for student in data.students:
+        for answer in student.answers:
+            writer.writerow([student.id, answer.question, answer.answer, answer.answered])
+    results.write_atomic(out / ANSWERS, buffer.getvalue())
+    return out / REPORT
+
+
+def _render(data: report.ClassReport) -> str:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("grader", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]))
+    return env.get_template("report.html.j2").render(
+        data=data, catalogue=misconceptions.CATALOGUE,
+        histogram=_histogram_svg(data), pass_rates=_pass_rate_svg(data))
+
+
+def _svg(figure) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(figure)
+    svg = buffer.getvalue()
+    svg = re.sub(r"(?s)<metadata>.*?</metadata>", "", svg)
+    return svg[svg.index("<svg"):]  # inline: no XML prologue
+
+
+def _histogram_svg(data: report.ClassReport) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"  # text stays text: no fonts embedded or fetched
+    figure, axes = plt.subplots(figsize=(6, 2.4))
+    counts = data.histogram()
+    width = 100 / len(counts)
+    axes.bar([i * width for i in range(len(counts))], counts, width=width * 0.9, align="edge",
+             color="#3b6ea5")
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("score (%)")
+    axes.set_ylabel("students")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure)
+
+
+def _pass_rate_svg(data: report.ClassReport) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.fonttype"] = "none"
+    ids = [cid for cid, _ in data.checks][::-1]
+    rates = [100 * data.pass_rates[cid] for cid in ids]
+    figure, axes = plt.subplots(figsize=(6, 0.32 * len(ids) + 0.6))
+    axes.barh(ids, rates, color=["#3b8a4a" if r >= 80 else "#c0812f" if r >= 50 else "#b33a3a"
+                                 for r in rates])
+    for y, rate in enumerate(rates):
+        axes.text(min(rate + 1, 92), y, f"{rate:.0f}%", va="center", fontsize=8)
+    axes.set_xlim(0, 100)
+    axes.set_xlabel("students passing (%)")
+    axes.spines[["top", "right"]].set_visible(False)
+    return _svg(figure)

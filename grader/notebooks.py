@@ -1,0 +1,80 @@
+"""The written answers: the assignment notebook's "Inline Question" cells and the student's
+answer to each, read with nbformat (a JSON reader: nothing in the notebook runs)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+QUESTION = re.compile(r"inline\s+question", re.IGNORECASE)
+# "**Answer:**", "**Your Answer:**", "$\color{blue}{\textit Your Answer:}$" and the like
+ANSWER_LABEL = re.compile(r"^\s*[*_${]*(?:\\color\{\w+\}\{\\textit\s*)?(?:your\s+)?answer\s*:?"
+                          r"\s*[*_$}]*\s*", re.IGNORECASE)
+ANSWER_START = re.compile(r"(?im)^[^\n]*\banswer\s*:")
+UNANSWERED = ("fill this in", "fill in", "[fill this in]", "todo")
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    notebook: str
+
+    @property
+    def answered(self) -> bool:
+        text = self.answer.strip().lower()
+        return bool(text) and not any(mark in text for mark in UNANSWERED)
+
+
+def find(path: Path) -> list[Path]:
+    """The submission's assignment notebook: Dropout.ipynb, else any notebook that holds an
+    Inline Question (nearest the root first)."""
+    if not path.is_dir():
+        return []
+    notebooks = sorted(path.rglob("*.ipynb"), key=lambda p: (len(p.parts), str(p)))
+    notebooks = [p for p in notebooks if ".ipynb_checkpoints" not in p.parts]
+    named = [p for p in notebooks if p.name.lower() == "dropout.ipynb"]
+    if named:
+        return named[:1]
+    for candidate in notebooks:
+        try:
+            if QUESTION.search(candidate.read_text(encoding="utf-8", errors="replace")):
+                return [candidate]
+        except OSError:
+            continue
+    return []
+
+
+def extract(notebook: Path, base: Path | None = None) -> list[Answer]:
+    """Each Inline Question with the answer written below it (in the same cell after an
+    "Answer:" label, or in the next markdown cell)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(notebook), as_version=4)
+    except Exception:  # an unreadable notebook has no answers to show
+        return []
+    shown = str(notebook.relative_to(base)) if base else notebook.name
+    cells = [c for c in nb.cells if c.cell_type == "markdown"]
+    answers = []
+    for i, cell in enumerate(cells):
+        source = cell.source
+        if not QUESTION.search(source):
+            continue
+        label = ANSWER_START.search(source)
+        if label:  # question and answer in one cell
+            question, answer = source[:label.start()], source[label.start():]
+        elif i + 1 < len(cells) and not QUESTION.search(cells[i + 1].source):
+            question, answer = source, cells[i + 1].source
+        else:
+            question, answer = source, ""
+        answer = ANSWER_LABEL.sub("", answer.strip(), count=1)
+        answers.append(Answer(_clean(question), _clean(answer), shown))
+    return answers
+
+
+def _clean(text: str) -> str:
+    text = re.sub(r"<[^>]+>", "", text)  # html tags some years use
+    text = re.sub(r"[*#]+", "", text)
+    return re.sub(r"[ \t]+", " ", text).strip()

@@ -1,0 +1,178 @@
+"""The class at a glance, computed from the results files under an output folder: scores,
+pass rates, misconceptions, problems, identical files. Rendering lives elsewhere
+(:mod:`grader.html_report`, :func:`text_summary`); this module needs nothing beyond the core."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import misconceptions, results
+from grader.results import SubmissionResult
+
+# The misconceptions the report counts, and the submission statuses it lists as problems.
+PROBLEM_STATUSES = ("timeout", "crash", "memory", "error", "missing")
+HISTOGRAM_BINS = 10
+
+
+@dataclass
+class Student:
+    id: str
+    name: str
+    result: SubmissionResult | None  # None: on the roster, nothing submitted
+    answers: list = field(default_factory=list)  # notebooks.Answer
+
+    @property
+    def status(self) -> str:
+        return self.result.status if self.result else "missing"
+
+    @property
+    def percent(self) -> float:
+        r = self.result
+        return 100 * r.score / r.max_score if r and r.max_score else 0.0
+
+
+@dataclass
+class ClassReport:
+    students: list[Student]
+    checks: list[tuple[str, str]]  # (id, title) in rubric order
+    pass_rates: dict[str, float]
+    misconceptions: dict[str, list[str]]  # key -> ids
+    problems: list[tuple[str, str, str]]  # (id, status, message)
+    identical: list[list[str]]
+
+    @property
+    def graded(self) -> list[Student]:
+        return [s for s in self.students if s.result is not None]
+
+    @property
+    def missing(self) -> list[Student]:
+        return [s for s in self.students if s.result is None]
+
+    @property
+    def percents(self) -> list[float]:
+        return [s.percent for s in self.students]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.percents) if self.students else 0.0
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.percents) if self.students else 0.0
+
+    def histogram(self) -> list[int]:
+        """Students per 10-point band of the percent score (100 counts in the last band)."""
+        counts = [0] * HISTOGRAM_BINS
+        for p in self.percents:
+            counts[min(int(p // (100 / HISTOGRAM_BINS)), HISTOGRAM_BINS - 1)] += 1
+        return counts
+
+
+def read_roster(path: Path) -> dict[str, str]:
+    """id -> display name (name, else email, else id) from a CSV whose first column is id."""
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "id" not in rows[0]:
+        raise ValueError(f"{path}: the roster needs an 'id' column")
+    return {r["id"]: (r.get("name") or r.get("email") or r["id"]).strip() for r in rows}
+
+
+def build(out: Path, roster: dict[str, str] | None = None,
+          answers: dict[str, list] | None = None) -> ClassReport:
+    """The class report of everything graded into OUT (plus rostered students with nothing)."""
+    graded = {r.id: r for r in results.iter_results(out)}
+    names = roster or {}
+    ids = sorted(set(graded) | set(names))
+    students = [Student(i, names.get(i, i), graded.get(i), (answers or {}).get(i, []))
+                for i in ids]
+    checks: list[tuple[str, str]] = []
+    passed: dict[str, int] = defaultdict(int)
+    found: dict[str, list[str]] = defaultdict(list)
+    problems = []
+    for student in students:
+        result = student.result
+        if result is None:
+            problems.append((student.id, "missing", "no submission"))
+            continue
+        for check in result.checks:
+            if (check.id, check.title) not in checks:
+                checks.append((check.id, check.title))
+            passed[check.id] += check.passed
+        for key in sorted({m for c in result.checks for m in c.misconceptions}):
+            found[key].append(student.id)
+        if result.status in PROBLEM_STATUSES:
+            problems.append((student.id, result.status, _problem_message(result)))
+    count = max(1, len([s for s in students if s.result is not None]))
+    return ClassReport(
+        students, checks, {cid: passed[cid] / count for cid, _ in checks},
+        {k: found[k] for k in misconceptions.CATALOGUE if k in found}, problems,
+        identical_files(graded.values()))
+
+
+def _problem_message(result: SubmissionResult) -> str:
+    if result.problem:
+        return result.problem
+    first = next((c.feedback for c in result.checks if not c.passed), "")
+    return first.splitlines()[0].removeprefix("✗ ").split(": ", 1)[-1] if first else ""
+
+
+def normalized(source: bytes) -> bytes:
+    """The file without comments, blank lines and white space: what 'identical' compares.
+    (Bytes are read, never parsed: a '#' inside a string counts as a comment here.)"""
+    kept = []
+    for line in source.splitlines():
+        line = re.sub(rb"#.*", b"", line)
+        line = re.sub(rb"\s+", b"", line)
+        if line:
+            kept.append(line)
+    return b"\n".join(kept)
+
+
+def identical_files(graded) -> list[list[str]]:
+    """Groups of submissions whose graded files are the same once comments and white space
+    are ignored (whole files: most correct answers share the few lines of dropout)."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for result in graded:
+        path = _graded_file(result)
+        if path is None:
+            continue
+        try:
+            digest = hashlib.sha256(normalized(path.read_bytes())).hexdigest()
+        except OSError:
+            continue
+        groups[digest].append(result.id)
+    return sorted(sorted(ids) for ids in groups.values() if len(ids) > 1)
+
+
+def _graded_file(result: SubmissionResult) -> Path | None:
+    path = Path(result.path) if result.path else None
+    if path is None or not result.file or path.suffix == ".zip":
+        return None
+    return path if path.is_file() else path / result.file
+
+
+def text_summary(report: ClassReport) -> str:
+    """`grade summary`: the class at a glance and the misconception counts, for a terminal."""
+    lines = [f"graded {len(report.graded)}, missing {len(report.missing)}, "
+             f"mean {report.mean:.1f}%, median {report.median:.1f}%", "",
+             "pass rate per check"]
+    width = max((len(cid) for cid, _ in report.checks), default=10)
+    for cid, _ in report.checks:
+        rate = report.pass_rates[cid]
+        lines.append(f"  {cid:<{width}}  {rate:6.1%}  {'#' * round(rate * 30)}")
+    lines += ["", "misconceptions found"]
+    if not report.misconceptions:
+        lines.append("  none")
+    for key, ids in report.misconceptions.items():
+        lines.append(f"  {len(ids):>4}  {misconceptions.CATALOGUE[key].title}: "
+                     f"{', '.join(ids)}")
+    if report.problems:
+        lines += ["", "problems"]
+        lines += [f"  {sid}: {status}: {message}" for sid, status, message in report.problems]
+    return "\n".join(lines)
