@@ -120,7 +120,8 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         click.echo(terminal.table(graded))
     click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")
     _report_to_ci(submissions, out, junit_xml)
-    if len(submissions) > 1:
+    alone = single if single is not None else discover.is_submission(path)
+    if not alone:  # a folder of submissions: the instructor's batch
         _class_report(out, names)
     if self_check and graded[0].score < graded[0].max_score:
         raise SystemExit(1)
