@@ -153,14 +153,19 @@ class Sandbox:
             self.dead = died
             return
         if reply.get("kind") == "loaded":
-            self.functions = {k: bool(v) for k, v in dict(reply.get("functions", {})).items()}
+            functions = reply.get("functions")
+            if not isinstance(functions, dict):
+                self.dead = Died(f"{what}: the process sent a malformed answer", "error")
+                self._kill()
+                return
+            self.functions = {str(k): v is True for k, v in functions.items()}
             self.sealed = reply.get("sealed") is True
         else:
             self.load_failure = reply
             self._kill()
 
     def call(self, calls: list[dict], arrays: list[np.ndarray], what: str,
-             max_bytes: int) -> tuple[list[dict], list[np.ndarray | None]]:
+             max_bytes: int) -> tuple[list[dict], list[memoryview]]:
         """Send one batch of calls; return the child's results and the arrays they refer to.
         Raises :class:`Died` when the child is (or goes) away."""
         if self.dead:
@@ -168,9 +173,11 @@ class Sandbox:
         blobs = [np.ascontiguousarray(a) for a in arrays]
         self._send({"calls": calls, "max_bytes": max_bytes}, blobs, what)
         reply, out_blobs = self._receive(what, max_bytes)
-        if reply.get("kind") != "results" or len(reply.get("results", ())) != len(calls):
+        answers = reply.get("results")
+        if (reply.get("kind") != "results" or not isinstance(answers, list)
+                or len(answers) != len(calls) or not all(isinstance(a, dict) for a in answers)):
             self._fail(f"{what}: the process sent a malformed answer", "error")
-        return reply["results"], out_blobs
+        return answers, out_blobs
 
     def close(self) -> None:
         """Kill the child's whole process group and remove its working directory."""
@@ -255,7 +262,7 @@ class Sandbox:
             done += got
         return data
 
-    def _receive(self, what: str, max_bytes: int) -> tuple[dict, list[np.ndarray | None]]:
+    def _receive(self, what: str, max_bytes: int) -> tuple[dict, list[memoryview]]:
         deadline = time.monotonic() + self.limits.timeout
         text_len, blob_len = sandbox_child.HEADER.unpack(
             self._read_exact(sandbox_child.HEADER.size, deadline, what))
@@ -264,7 +271,7 @@ class Sandbox:
                        f"more than the {max_bytes:,} allowed", "error")
         try:
             header = json.loads(self._read_exact(text_len, deadline, what))
-            sizes = [int(s) for s in header.pop("blobs")]
+            sizes = [int(s) for s in header.pop("blobs")]  # a header that is no dict fails here
         except (ValueError, TypeError, KeyError, AttributeError):
             self._fail(f"{what}: the process sent a malformed answer", "error")
         if sum(sizes) != blob_len or min(sizes, default=0) < 0:

@@ -141,10 +141,11 @@ class Student:
         for args in arglists:
             wire_args = []
             for arg in args:
-                if isinstance(arg, np.ndarray | Shifted | Transposed | _Cache):
-                    wire_args.append(arg.wire(arrays) if isinstance(arg, _Cache)
-                                     else _wire_array(arg, arrays))
-                    input_bytes += getattr(getattr(arg, "x", arg), "nbytes", 0)
+                if isinstance(arg, _Cache):
+                    wire_args.append(arg.wire(arrays))
+                elif isinstance(arg, np.ndarray | Shifted | Transposed):
+                    wire_args.append(_wire_array(arg, arrays))
+                    input_bytes += _base(arg).nbytes
                 else:
                     wire_args.append({"kind": "json", "value": arg})
             wire_calls.append({"function": function, "args": wire_args, "keep": keep,
@@ -162,17 +163,17 @@ class Student:
                                misconceptions.from_exception(function, str(result.get("type")),
                                                              str(result.get("message"))),
                                status="memory" if result.get("memory") else None)
-        value = result.get("value") or {}
-        handle = None
-        if value.get("kind") == "tuple":
-            returned = tuple(self._value(v, blobs) for v in value.get("items", [])[:4])
-            items = value.get("items", [])
+        value, handle = result.get("value"), None
+        items = value.get("items") if isinstance(value, dict) else None
+        if isinstance(value, dict) and value.get("kind") == "tuple" and isinstance(items, list):
+            returned = tuple(self._value(v, blobs) for v in items[:4])
             if len(items) == 2 and isinstance(items[1], dict):
                 handle = items[1].get("handle")
         else:
             returned = self._value(value, blobs)
-        after = tuple(self._value(v, blobs) for v in result.get("args_after", []))
-        return Call(function, returned, after, handle if isinstance(handle, int) else None)
+        after = result.get("args_after")
+        after = tuple(self._value(v, blobs) for v in after) if isinstance(after, list) else ()
+        return Call(function, returned, after, handle if type(handle) is int else None)
 
     @staticmethod
     def _value(spec: dict, blobs: list[bytes]) -> Value:
@@ -182,9 +183,13 @@ class Student:
             array = decode_array(spec, blobs)
             return array if array is not None else Foreign("malformed array")
         if spec.get("kind") == "too_large":
+            shape, nbytes = spec.get("shape"), spec.get("nbytes")
+            if not (isinstance(shape, list) and all(type(n) is int for n in shape)
+                    and type(nbytes) is int):
+                return Foreign("malformed array")
             return Foreign("ndarray", too_large=(
-                f"an array of shape {tuple(spec.get('shape', ()))} ({spec.get('nbytes'):,} "
-                "bytes), far larger than its input; it was refused"))
+                f"an array of shape {tuple(shape)} ({nbytes:,} bytes), far larger than its "
+                "input; it was refused"))
         return Foreign(str(spec.get("type", "unknown value"))[:100])
 
     def _student_frames(self, result: dict) -> list[str]:
@@ -217,7 +222,7 @@ class Student:
     def _import_message(self, result: dict) -> str:
         type_name, message = str(result.get("type")), str(result.get("message"))
         syntax = result.get("syntax")
-        if syntax and syntax[1] is not None:
+        if isinstance(syntax, list) and len(syntax) == 2 and syntax[1] is not None:
             where = self.target.display
             root = str(self.sandbox.target.root)
             if isinstance(syntax[0], str) and syntax[0].startswith(root + "/"):
@@ -249,9 +254,14 @@ class Shifted:
     delta: float
 
 
+def _base(arg: np.ndarray | Shifted | Transposed) -> np.ndarray:
+    """The array that crosses to the child for ARG."""
+    return arg.x if isinstance(arg, Shifted | Transposed) else arg
+
+
 def _wire_array(arg: np.ndarray | Shifted | Transposed, arrays: list[np.ndarray]) -> dict:
     """The wire form of an array argument; each distinct array crosses once per round trip."""
-    array = arg.x if isinstance(arg, Shifted | Transposed) else arg
+    array = _base(arg)
     blob = next((i for i, a in enumerate(arrays) if a is array), None)
     if blob is None:
         blob = len(arrays)

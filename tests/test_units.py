@@ -99,3 +99,21 @@ def test_atomic_writes_leave_no_temporary_files(tmp_path):
     results.write_atomic(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in target.parent.iterdir()] == ["results.json"]
+
+
+@pytest.mark.parametrize("answer", [
+    {"kind": "returned", "value": 5, "args_after": 7},
+    {"kind": "returned", "value": {"kind": "tuple", "items": "nope"}},
+    {"kind": "returned", "value": {"kind": "tuple", "items": [1, {"handle": "3"}]}},
+    {"kind": "returned", "value": {"kind": "too_large", "shape": "big", "nbytes": None}},
+    {"kind": "returned", "value": {"kind": "array", "dtype": "|O", "shape": [1], "blob": 0}},
+])
+def test_a_lying_child_gets_descriptions_not_a_grader_crash(answer):
+    from grader.student import Foreign, Student, StudentError
+
+    call = Student(None, None)._decode("dropout_forward", answer, [memoryview(b"12345678")])
+    assert call.handle is None
+    with pytest.raises(StudentError):
+        call.array(0, "out")
+    assert all(isinstance(v, Foreign) for v in
+               (call.returned if isinstance(call.returned, tuple) else (call.returned,)))
