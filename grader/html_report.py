@@ -64,52 +64,49 @@ def _render(data: report.ClassReport) -> str:
         histogram=_histogram_svg(data), pass_rates=_pass_rate_svg(data))
 
 
-def _svg(figure) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(figure)
-    svg = buffer.getvalue()
-    svg = re.sub(r"(?s)<metadata>.*?</metadata>", "", svg)
-    return svg[svg.index("<svg"):]  # inline: no XML prologue
-
-
-def _histogram_svg(data: report.ClassReport) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.fonttype"] = "none"  # text stays text: no fonts embedded or fetched
-    figure, axes = plt.subplots(figsize=(6, 2.4))
-    counts = data.histogram()
-    width = 100 / len(counts)
-    axes.bar([i * width for i in range(len(counts))], counts, width=width * 0.9, align="edge",
-             color="#3b6ea5")
-    axes.set_xlim(0, 100)
-    axes.set_xlabel("score (%)")
-    axes.set_ylabel("students")
-    axes.yaxis.get_major_locator().set_params(integer=True)
-    axes.spines[["top", "right"]].set_visible(False)
-    return _svg(figure)
-
-
-def _pass_rate_svg(data: report.ClassReport) -> str:
+def _axes(height: float):
+    """A new figure of the report's width, drawn without a display; text stays text in the SVG
+    (no fonts embedded or fetched)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.fonttype"] = "none"
+    return plt.subplots(figsize=(6, height))
+
+
+def _svg(figure, axes, xlabel: str) -> str:
+    """The finished chart (a 0-100 % axis) as inline SVG: no prologue, no metadata."""
+    import matplotlib.pyplot as plt
+
+    axes.set_xlim(0, 100)
+    axes.set_xlabel(xlabel)
+    axes.spines[["top", "right"]].set_visible(False)
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(figure)
+    svg = re.sub(r"(?s)<metadata>.*?</metadata>", "", buffer.getvalue())
+    return svg[svg.index("<svg"):]
+
+
+def _histogram_svg(data: report.ClassReport) -> str:
+    figure, axes = _axes(2.4)
+    counts = data.histogram()
+    width = 100 / len(counts)
+    axes.bar([i * width for i in range(len(counts))], counts, width=width * 0.9, align="edge",
+             color="#3b6ea5")
+    axes.set_ylabel("students")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    return _svg(figure, axes, "score (%)")
+
+
+def _pass_rate_svg(data: report.ClassReport) -> str:
     ids = [cid for cid, _ in data.checks][::-1]
     rates = [100 * data.pass_rates[cid] for cid in ids]
-    figure, axes = plt.subplots(figsize=(6, 0.32 * len(ids) + 0.6))
+    figure, axes = _axes(0.32 * len(ids) + 0.6)
     axes.barh(ids, rates, color=["#3b8a4a" if r >= 80 else "#c0812f" if r >= 50 else "#b33a3a"
                                  for r in rates])
     for y, rate in enumerate(rates):
         axes.text(min(rate + 1, 92), y, f"{rate:.0f}%", va="center", fontsize=8)
-    axes.set_xlim(0, 100)
-    axes.set_xlabel("students passing (%)")
-    axes.spines[["top", "right"]].set_visible(False)
-    return _svg(figure)
+    return _svg(figure, axes, "students passing (%)")

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from grader import misconceptions, results
 from grader.results import SubmissionResult
+from grader.verdict import STATUS_ORDER
 
-# The misconceptions the report counts, and the submission statuses it lists as problems.
-PROBLEM_STATUSES = ("timeout", "crash", "memory", "error", "missing")
 HISTOGRAM_BINS = 10
 
 
@@ -106,7 +105,7 @@ def build(out: Path, roster: dict[str, str] | None = None,
             passed[check.id] += check.passed
         for key in sorted({m for c in result.checks for m in c.misconceptions}):
             found[key].append(student.id)
-        if result.status in PROBLEM_STATUSES:
+        if result.status in STATUS_ORDER:  # every status but ok is a problem
             problems.append((student.id, result.status, _problem_message(result)))
     count = max(1, len([s for s in students if s.result is not None]))
     return ClassReport(

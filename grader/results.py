@@ -20,7 +20,6 @@ from grader.verdict import STATUS_ORDER
 RESULTS = "results.json"
 RAW_REPORT = "pytest-report.json"
 GRADEBOOK = "grades.csv"
-STATUSES = ("ok", *STATUS_ORDER)
 GRADER_FAILED = ("The grader itself failed on this check: this is not your fault. "
                  "Please tell the course staff.")
 
@@ -199,10 +198,6 @@ def iter_results(out: Path) -> Iterator[SubmissionResult]:
     for path in sorted(out.glob(f"*/{RESULTS}")):
         if (result := load(path)) is not None:
             yield result
-
-
-def load_all(out: Path) -> list[SubmissionResult]:
-    return list(iter_results(out))
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ def grade_folder(folder: Path, out: Path, jobs: int = 2, timeout: float = 5.0,
     """Grade FOLDER with the core API; return the results read back from OUT by id."""
     submissions, _ = discover.find_submissions(folder, single)
     batch.grade(submissions, out, Settings(limits=Limits(timeout=timeout)), jobs)
-    return {r.id: r for r in results.load_all(out)}
+    return {r.id: r for r in results.iter_results(out)}
 
 
 def validate(path: Path) -> dict:

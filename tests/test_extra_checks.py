@@ -19,7 +19,7 @@ FALSY_SEED = REFERENCE.replace('if "seed" in dropout_param:', 'if dropout_param.
 def _grade(folder, out, extra):
     submissions, _ = discover.find_submissions(folder)
     batch.grade(submissions, out, Settings(extra_checks=tuple(extra)), jobs=2)
-    return {r.id: r for r in results.load_all(out)}
+    return {r.id: r for r in results.iter_results(out)}
 
 
 @pytest.fixture(scope="module")
