@@ -17,7 +17,7 @@ except Exception as exc:  # a broken submission fails every check, as in the gra
     IMPORT_ERROR = exc
 else:
     IMPORT_ERROR = None
-X = np.random.RandomState(231).randn(500, 500) + 10
+X = np.random.RandomState(231).randn(200, 200) + 10  # the grader's notebook_x
 
 
 @pytest.fixture(autouse=True)
@@ -53,7 +53,7 @@ def test_test_mode_identity():
 def test_keep_probability_and_mean(p):
     out = fwd(X.copy(), mode="train", p=p)[0]
     assert abs(np.count_nonzero(out) / out.size - p) < 8 * np.sqrt(p * (1 - p) / out.size)
-    assert abs(out.mean() / X.mean() - 1) < 0.03
+    assert abs(out.mean() / X.mean() - 1) < 0.08  # 8 sd at p = 0.25 on 200 x 200
 
 
 def test_input_untouched():

@@ -129,12 +129,20 @@ class GradingPlugin:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):
         result = yield  # an exception here is the check's own: the grader failed
-        verdict = item.stash.get(VERDICT, None)
-        if verdict is not None:
+        if item.stash.get(VERDICT, None) is not None:
             item.stash[JUDGED] = True
-            if verdict.failed:
-                pytest.fail(verdict.feedback(), pytrace=False)
         return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
+        """A judged check whose verdict failed is a failed test whose report is the feedback
+        (pytest.fail would have pytest format a traceback nobody reads, per lost point)."""
+        report = yield
+        verdict = item.stash.get(VERDICT, None)
+        if (call.when == "call" and report.passed and item.stash.get(JUDGED, False)
+                and verdict.failed):
+            report.outcome, report.longrepr = "failed", verdict.feedback()
+        return report
 
     def pytest_json_runtest_metadata(self, item: pytest.Item, call: pytest.CallInfo) -> dict:
         meta = {"check": check_id(item)}

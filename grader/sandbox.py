@@ -164,15 +164,19 @@ class Sandbox:
             self.load_failure = reply
             self._kill()
 
-    def call(self, calls: list[dict], arrays: list[np.ndarray], what: str,
-             max_bytes: int) -> tuple[list[dict], list[memoryview]]:
+    def call(self, calls: list[dict], arrays: list[np.ndarray], what: str, max_bytes: int,
+             stack: bool = False) -> tuple[list[dict] | dict, list[memoryview]]:
         """Send one batch of calls; return the child's results and the arrays they refer to.
+        With STACK, a batch whose calls all returned alike arrays first comes back as one
+        array: the description of the stacked outputs (a dict) replaces the list of results.
         Raises :class:`Died` when the child is (or goes) away."""
         if self.dead:
             raise self.dead
         blobs = [np.ascontiguousarray(a) for a in arrays]
-        self._send({"calls": calls, "max_bytes": max_bytes}, blobs, what)
+        self._send({"calls": calls, "max_bytes": max_bytes, "stack": stack}, blobs, what)
         reply, out_blobs = self._receive(what, max_bytes)
+        if stack and reply.get("kind") == "stacked" and isinstance(reply.get("value"), dict):
+            return reply["value"], out_blobs
         answers = reply.get("results")
         if (reply.get("kind") != "results" or not isinstance(answers, list)
                 or len(answers) != len(calls) or not all(isinstance(a, dict) for a in answers)):

@@ -99,11 +99,21 @@ class Student:
                            inputs_after=inputs_after)[0]
 
     def forward_shifted(self, x: np.ndarray, param: dict,
-                        shifts: list[tuple[int, float]]) -> list[Call]:
-        """``dropout_forward`` at x with one element moved per call (flat index, delta), all in
-        one round trip: x crosses once and each call gets its own shifted copy."""
-        return self._calls("dropout_forward", [[Shifted(x, i, d), param] for i, d in shifts],
-                           keep=False, inputs_after=False)
+                        shifts: list[tuple[int, float]]) -> np.ndarray:
+        """The outputs of ``dropout_forward`` at x with one element moved per call (flat index,
+        delta), stacked: shape (len(shifts), *x.shape). One round trip: x crosses once, each
+        call gets its own shifted copy, and the outputs come back as one array. Raises the
+        StudentError of the first call that gave no output of x's shape."""
+        calls = self._calls("dropout_forward", [[Shifted(x, i, d), param] for i, d in shifts],
+                            keep=False, inputs_after=False, stack=True)
+        if isinstance(calls, np.ndarray):
+            outs = calls
+        else:
+            outs = [call.array(0, "out") for call in calls]
+            outs = np.stack(outs) if all(o.shape == x.shape for o in outs) else None
+        if outs is None or outs.shape != (len(shifts), *x.shape):
+            raise StudentError("dropout_forward returned outputs whose shape is not x's")
+        return outs
 
     def backward(self, dout: np.ndarray, cache: int | tuple[dict, np.ndarray | None]) -> Call:
         """``dropout_backward(dout, cache)``: a handle from :meth:`forward`, or a
@@ -133,8 +143,8 @@ class Student:
                                "not_implemented")
         return box
 
-    def _calls(self, function: str, arglists: list[list], keep: bool,
-               inputs_after: bool) -> list[Call]:
+    def _calls(self, function: str, arglists: list[list], keep: bool, inputs_after: bool,
+               stack: bool = False) -> list[Call] | np.ndarray:
         box = self._ready(function)
         arrays: list[np.ndarray] = []
         wire_calls, input_bytes = [], 0
@@ -152,9 +162,15 @@ class Student:
                                "args_after": inputs_after})
         budget = 4 * input_bytes + SLACK_BYTES
         try:
-            results, blobs = box.call(wire_calls, arrays, function, budget)
+            results, blobs = box.call(wire_calls, arrays, function, budget, stack)
         except Died as died:
             raise StudentError(died.message, status=died.status) from None
+        if isinstance(results, dict):  # the stacked outputs
+            stacked = self._value(results, blobs)
+            if not isinstance(stacked, np.ndarray):
+                raise StudentError(f"{function}: the process sent a malformed answer",
+                                   status="error")
+            return stacked
         return [self._decode(function, result, blobs) for result in results]
 
     def _decode(self, function: str, result: dict, blobs: list[bytes]) -> Call:

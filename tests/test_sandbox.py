@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,31 @@ def test_values_that_are_not_arrays_are_described_not_trusted(tmp_path):
     assert not by_id["test_mode_identity"].passed  # judged on the bytes: zeros
     assert not by_id["mean_preserved"].passed
     assert "returned a list instead of dx" in by_id["backward_test_mode"].feedback
+
+
+def test_a_numeric_gradient_call_that_fails_is_named(tmp_path):
+    # The numeric gradient's 201 forward calls travel in one batch and its outputs return as
+    # one array; a call in the middle of it that raises, or returns another shape, is still
+    # named. Call 50 falls in that batch: the checks before it make 21 forward calls.
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name, misbehave in [("raises", "raise ValueError('tired after 49 calls')"),
+                            ("reshapes", "return _forward(x, dropout_param)[0][:1], None")]:
+        write_submission(folder, name, REFERENCE + textwrap.dedent(f"""
+            _calls = [0]
+            _forward = dropout_forward
+
+            def dropout_forward(x, dropout_param):
+                _calls[0] += 1
+                if _calls[0] == 50:
+                    {misbehave}
+                return _forward(x, dropout_param)
+        """))
+    graded = grade_folder(folder, tmp_path / "out")
+    for name, said in [("raises", "dropout_forward raised ValueError: tired after 49 calls"),
+                       ("reshapes", "dropout_forward returned outputs whose shape is not x's")]:
+        gradient = {c.id: c for c in graded[name].checks}["backward_gradient"]
+        assert said in gradient.feedback
+        assert "the notebook's case" in gradient.feedback
+        assert gradient.score == gradient.max_score / 2  # the second case passes
+        assert graded[name].score == graded[name].max_score - gradient.max_score / 2

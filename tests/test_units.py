@@ -11,7 +11,9 @@ from conftest import SCHEMA
 
 from grader import results, rubric
 from grader.checks import check_backward, check_forward
+from grader.checks.fixtures import notebook_input
 from grader.checks.stats import kept_tolerance, mean_ratio_tolerance, rel_error
+from grader.convention import NOTEBOOK_KEEPS
 from grader.student import StudentError
 from grader.verdict import Verdict
 
@@ -37,10 +39,20 @@ def test_tolerances_are_eight_standard_deviations():
 
 
 def test_the_mistakes_sit_far_outside_the_tolerances():
-    x = np.random.RandomState(231).randn(500, 500) + 10
-    for p in (0.25, 0.4, 0.7):
-        assert abs((1 - p) - p) > 10 * kept_tolerance(p, x.size)  # p as the drop probability
-        assert abs(p - 1) > 10 * mean_ratio_tolerance(x, p)  # forgot to divide by p
+    # On the checks' own (smaller than the notebook's) input: 40,000 units.
+    x = notebook_input()
+    assert x.size == 40_000
+    for p in NOTEBOOK_KEEPS:
+        kept, ratio = kept_tolerance(p, x.size), mean_ratio_tolerance(x, p)
+        # The bands: at most 0.02 of kept fraction and 0.07 of mean ratio (p = 0.25:
+        # 8 sqrt(303 / 40,000) / 10 = 0.0696).
+        assert kept < 0.02 and ratio < 0.07
+        assert abs((1 - p) - p) > 10 * kept  # p as the drop probability: 80 sd away
+        assert abs(p - 1) > 10 * ratio  # forgot to divide by p
+        # The two mean misconceptions are told apart with 3-band margins around each.
+        no_rescale, wrong_comparison = p, (1 - p) / p
+        assert abs(no_rescale - 1) > 3 * ratio and abs(wrong_comparison - 1) > 3 * ratio
+        assert abs(no_rescale - wrong_comparison) > 2 * max(3 * ratio, 0.05)
 
 
 def test_rel_error_is_the_notebooks():
