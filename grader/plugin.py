@@ -160,6 +160,11 @@ class GradingPlugin:
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
         if session.testsfailed:
             raise session.Interrupted("the checks could not be collected")
+        # Nobody reads the terminal here; its reporter would cost time on every item and
+        # keep every report of a batch of thousands.
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            session.config.pluginmanager.unregister(reporter)
         for submission in self.submissions:
             self._grade(session, submission)
         return True
@@ -191,11 +196,6 @@ class GradingPlugin:
                          output=box.output.text() if box else "", problem=problem,
                          sealed=bool(box and box.sealed))
         tests = self.report.take()
-        # The terminal reporter keeps every report for a summary nobody reads here: a batch
-        # of thousands must not hold them all.
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.stats.clear()
         report = make_report(created=time.time(), duration=time.monotonic() - started,
                              exitcode=0, root=str(CHECKS_DIR), environment={},
                              summary=make_summary(tests, collected=len(items)),

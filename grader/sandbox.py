@@ -167,9 +167,10 @@ class Sandbox:
     def call(self, calls: list[dict], arrays: list[np.ndarray], what: str, max_bytes: int,
              stack: bool = False) -> tuple[list[dict] | dict, list[memoryview]]:
         """Send one batch of calls; return the child's results and the arrays they refer to.
-        With STACK, a batch whose calls all returned alike arrays first comes back as one
-        array: the description of the stacked outputs (a dict) replaces the list of results.
-        Raises :class:`Died` when the child is (or goes) away."""
+        A call with "shifts" (a list of [flat index, delta]) is one call per shift, its first
+        argument moved there. With STACK, a batch whose calls all returned alike arrays first
+        comes back as one array: the description of the stacked outputs (a dict) replaces
+        the list of results. Raises :class:`Died` when the child is (or goes) away."""
         if self.dead:
             raise self.dead
         blobs = [np.ascontiguousarray(a) for a in arrays]
@@ -178,8 +179,9 @@ class Sandbox:
         if stack and reply.get("kind") == "stacked" and isinstance(reply.get("value"), dict):
             return reply["value"], out_blobs
         answers = reply.get("results")
+        expected = sum(len(call["shifts"]) if "shifts" in call else 1 for call in calls)
         if (reply.get("kind") != "results" or not isinstance(answers, list)
-                or len(answers) != len(calls) or not all(isinstance(a, dict) for a in answers)):
+                or len(answers) != expected or not all(isinstance(a, dict) for a in answers)):
             self._fail(f"{what}: the process sent a malformed answer", "error")
         return answers, out_blobs
 

@@ -268,19 +268,23 @@ def _main(request_fd: int, response_fd: int, host_ns: str, libc) -> None:
 
     def decode(arg, blobs):
         if arg["kind"] == "array":
-            # a writable view of this call's own bytes: the student may change it in place
-            array = np.frombuffer(blobs[arg["blob"]], dtype=arg["dtype"]).reshape(arg["shape"])
-            return array.T if arg.get("transpose") else array
-        if arg["kind"] == "shifted":
+            # a copy of its own for each call: calls of a batch may share an input's bytes,
+            # and the student may change the array in place
             array = np.frombuffer(blobs[arg["blob"]], dtype=arg["dtype"]).reshape(arg["shape"])
             array = array.copy()
-            array.flat[arg["index"]] += arg["delta"]
-            return array
+            return array.T if arg.get("transpose") else array
         if arg["kind"] == "handle":
             return handles[arg["id"]]
         if arg["kind"] == "cache":
-            return (arg["param"], None if arg["mask"] is None else decode(arg["mask"], blobs))
-        return arg["value"]
+            mask = None if arg["mask"] is None else decode(arg["mask"], blobs)
+            return (arg["param"], mask)
+        return fresh(arg["value"])
+
+    def fresh(value):
+        """A JSON value of its own (calls of a batch may share one; the student may change it)."""
+        if type_(value) is dict:
+            return {k: fresh(v) for k, v in value.items()}
+        return [fresh(v) for v in value] if type_(value) is list else value
 
     def failure(exc, tb):
         frames = traceback.extract_tb(tb)[-30:]
@@ -312,53 +316,69 @@ def _main(request_fd: int, response_fd: int, host_ns: str, libc) -> None:
         send(failure(exc, exc.__traceback__))
         os._exit(0)
 
+    def argument_lists(call, blobs):
+        """CALL's arguments; with "shifts", one list per (flat index, delta), its first argument
+        (x) with that element moved."""
+        if "shifts" not in call:
+            yield [decode(arg, blobs) for arg in call["args"]]
+            return
+        for index, delta in call["shifts"]:
+            args = [decode(arg, blobs) for arg in call["args"]]  # copies of their own
+            args[0].flat[index] += delta
+            yield args
+
+    def run(function, args):
+        """(True, returned, args) or (False, failure description, None)."""
+        try:
+            return True, getattr(module, function)(*args), args
+        except BaseException as exc:  # student code: SystemExit and friends included
+            return False, failure(exc, exc.__traceback__), None
+
+    def describe_outcome(outcome, call, out_blobs, limit):
+        ok, returned, args = outcome
+        if not ok:
+            return returned
+        result = {"kind": "returned",
+                  "value": describe_returned(returned, out_blobs, call["keep"], limit)}
+        if call["args_after"]:
+            result["args_after"] = [describe(a, out_blobs, False, limit) for a in args]
+        return result
+
     def first_output(outcome):
         """The ndarray a call returned first in its tuple, or None."""
-        returned = outcome[1] if outcome[0] else None
-        if type_(returned) is tuple and 1 <= len(returned) <= 4:
+        ok, returned, _ = outcome
+        if ok and type_(returned) is tuple and 1 <= len(returned) <= 4:
             if isinstance_(returned[0], np.ndarray):
                 out = np.ndarray.view(returned[0], np.ndarray)
                 return out if out.dtype.str in sent_kinds else None
         return None
 
-    def stacked(outcomes, limit):
-        """Every call's first output in one array, if they all are arrays alike."""
-        outs = [first_output(outcome) for outcome in outcomes]
-        if not outs or any(out is None for out in outs):
-            return None
-        if any(out.shape != outs[0].shape or out.dtype != outs[0].dtype for out in outs):
-            return None
-        if sum(out.nbytes for out in outs) > limit:
-            return None
-        return np.stack(outs)
-
     while True:
         request, blobs = receive()
-        outcomes, out_blobs, limit = [], [], [request["max_bytes"]]
+        results, out_blobs, limit = [], [], [request["max_bytes"]]
+        # A batch asked to stack (the numeric gradient's) sends the first outputs of its calls
+        # as one array, as long as they are arrays alike within the byte budget; the first
+        # call that breaks this turns the batch back into one description per call.
+        held, outs, room = [], [], limit[0] if request.get("stack") else -1
         for call in request["calls"]:
-            try:
-                args = [decode(arg, blobs) for arg in call["args"]]
-                outcomes.append((True, getattr(module, call["function"])(*args), args))
-            except BaseException as exc:  # student code: SystemExit and friends included
-                outcomes.append((False, failure(exc, exc.__traceback__), None))
-        # Many calls whose outputs alike (the numeric gradient's): one array, one blob.
-        together = stacked(outcomes, limit[0]) if request.get("stack") else None
-        if together is not None:
-            send({"kind": "stacked", "value": describe_value(together, out_blobs, limit)},
+            for args in argument_lists(call, blobs):
+                outcome = run(call["function"], args)
+                if room >= 0:
+                    out = first_output(outcome)
+                    if out is not None and out.nbytes <= room and (
+                            not outs or (out.shape, out.dtype) == (outs[0].shape, outs[0].dtype)):
+                        held.append((outcome, call))
+                        outs.append(out)
+                        room -= out.nbytes
+                        continue
+                    results = [describe_outcome(o, c, out_blobs, limit) for o, c in held]
+                    held, outs, room = [], [], -1
+                results.append(describe_outcome(outcome, call, out_blobs, limit))
+        if outs:
+            send({"kind": "stacked", "value": describe_value(np.stack(outs), out_blobs, limit)},
                  out_blobs)
-            continue
-        results = []
-        for (ok, returned, args), call in zip(outcomes, request["calls"], strict=True):
-            if not ok:
-                results.append(returned)
-                continue
-            result = {"kind": "returned",
-                      "value": describe_returned(returned, out_blobs, call["keep"], limit)}
-            if call["args_after"]:
-                result["args_after"] = [describe(a, out_blobs, False, limit) for a in args]
-            results.append(result)
-        send({"kind": "results", "results": results}, out_blobs)
-
+        else:
+            send({"kind": "results", "results": results}, out_blobs)
 
 if __name__ == "__main__":
     import sys as _sys

@@ -7,6 +7,7 @@ the student's code arrive as :class:`StudentError`, whose message is feedback fo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from grader.discover import Target
 from grader.sandbox import Died, Sandbox, decode_array, size
 
 SLACK_BYTES = 1 << 20
+K = TypeVar("K")
 
 
 class StudentError(Exception):
@@ -71,6 +73,19 @@ class Call:
         raise StudentError(f"{self.function} returned {value} instead of {what} (an ndarray)")
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One call of a batch: its Call, or the StudentError it failed with, raised by get()."""
+
+    call: Call | None = None
+    error: StudentError | None = None
+
+    def get(self) -> Call:
+        if self.error is not None:
+            raise self.error
+        return self.call
+
+
 def _is_none(value: tuple | Value) -> bool:
     return isinstance(value, Foreign) and value.type == "NoneType" and not value.too_large
 
@@ -95,8 +110,13 @@ class Student:
                 inputs_after: bool = False) -> Call:
         """``dropout_forward(x, param)``; the cache stays in the child under ``Call.handle``.
         With INPUTS_AFTER, ``Call.args_after`` holds x as the call left it."""
-        return self._calls("dropout_forward", [[x, param]], keep=True,
-                           inputs_after=inputs_after)[0]
+        return self.forward_all({0: (x, param)}, inputs_after=inputs_after)[0].get()
+
+    def forward_all(self, calls: dict[K, tuple[np.ndarray | Transposed, dict]], *,
+                    inputs_after: bool = False) -> dict[K, Attempt]:
+        """:meth:`forward` for each KEY: (x, param), all in one round trip; each key's
+        Attempt holds its Call or its failure."""
+        return self._attempts("dropout_forward", calls, keep=True, inputs_after=inputs_after)
 
     def forward_shifted(self, x: np.ndarray, param: dict,
                         shifts: list[tuple[int, float]]) -> np.ndarray:
@@ -104,12 +124,12 @@ class Student:
         delta), stacked: shape (len(shifts), *x.shape). One round trip: x crosses once, each
         call gets its own shifted copy, and the outputs come back as one array. Raises the
         StudentError of the first call that gave no output of x's shape."""
-        calls = self._calls("dropout_forward", [[Shifted(x, i, d), param] for i, d in shifts],
-                            keep=False, inputs_after=False, stack=True)
+        calls = self._calls("dropout_forward", [[x, param]], keep=False, inputs_after=False,
+                            stack=True, shifts=shifts)
         if isinstance(calls, np.ndarray):
             outs = calls
         else:
-            outs = [call.array(0, "out") for call in calls]
+            outs = [attempt.get().array(0, "out") for attempt in calls]
             outs = np.stack(outs) if all(o.shape == x.shape for o in outs) else None
         if outs is None or outs.shape != (len(shifts), *x.shape):
             raise StudentError("dropout_forward returned outputs whose shape is not x's")
@@ -118,10 +138,16 @@ class Student:
     def backward(self, dout: np.ndarray, cache: int | tuple[dict, np.ndarray | None]) -> Call:
         """``dropout_backward(dout, cache)``: a handle from :meth:`forward`, or a
         ``(dropout_param, mask)`` pair built in the child."""
-        if cache is None:
-            raise StudentError("dropout_forward returned no cache to give dropout_backward")
-        return self._calls("dropout_backward", [[dout, _Cache(cache)]], keep=False,
-                           inputs_after=False)[0]
+        return self.backward_all({0: (dout, cache)})[0].get()
+
+    def backward_all(self, calls: dict[K, tuple[np.ndarray, int | tuple | None]]
+                     ) -> dict[K, Attempt]:
+        """:meth:`backward` for each KEY: (dout, cache), all in one round trip."""
+        missing = StudentError("dropout_forward returned no cache to give dropout_backward")
+        attempts = self._attempts("dropout_backward",
+                                  {k: (d, _Cache(c)) for k, (d, c) in calls.items()
+                                   if c is not None}, keep=False, inputs_after=False)
+        return {k: attempts.get(k, Attempt(error=missing)) for k in calls}
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -143,8 +169,22 @@ class Student:
                                "not_implemented")
         return box
 
+    def _attempts(self, function: str, calls: dict[K, tuple], keep: bool,
+                  inputs_after: bool) -> dict[K, Attempt]:
+        """One round trip for CALLS (key: arguments); a failure of the whole batch (no such
+        function, a dead child) is every call's."""
+        if not calls:
+            return {}
+        try:
+            outcomes = self._calls(function, [list(args) for args in calls.values()], keep,
+                                   inputs_after)
+        except StudentError as err:
+            return dict.fromkeys(calls, Attempt(error=err))
+        return dict(zip(calls, outcomes, strict=True))
+
     def _calls(self, function: str, arglists: list[list], keep: bool, inputs_after: bool,
-               stack: bool = False) -> list[Call] | np.ndarray:
+               stack: bool = False, shifts: list[tuple[int, float]] | None = None
+               ) -> list[Attempt] | np.ndarray:
         box = self._ready(function)
         arrays: list[np.ndarray] = []
         wire_calls, input_bytes = [], 0
@@ -153,13 +193,16 @@ class Student:
             for arg in args:
                 if isinstance(arg, _Cache):
                     wire_args.append(arg.wire(arrays))
-                elif isinstance(arg, np.ndarray | Shifted | Transposed):
+                elif isinstance(arg, np.ndarray | Transposed):
                     wire_args.append(_wire_array(arg, arrays))
                     input_bytes += _base(arg).nbytes
                 else:
                     wire_args.append({"kind": "json", "value": arg})
             wire_calls.append({"function": function, "args": wire_args, "keep": keep,
                                "args_after": inputs_after})
+        if shifts is not None:  # one call per shift, all of its arguments as given
+            wire_calls[0]["shifts"] = [[int(i), float(d)] for i, d in shifts]
+            input_bytes *= len(shifts)
         budget = 4 * input_bytes + SLACK_BYTES
         try:
             results, blobs = box.call(wire_calls, arrays, function, budget, stack)
@@ -171,7 +214,13 @@ class Student:
                 raise StudentError(f"{function}: the process sent a malformed answer",
                                    status="error")
             return stacked
-        return [self._decode(function, result, blobs) for result in results]
+        return [self._attempt(function, result, blobs) for result in results]
+
+    def _attempt(self, function: str, result: dict, blobs: list[bytes]) -> Attempt:
+        try:
+            return Attempt(call=self._decode(function, result, blobs))
+        except StudentError as err:
+            return Attempt(error=err)
 
     def _decode(self, function: str, result: dict, blobs: list[bytes]) -> Call:
         if result.get("kind") == "raised":
@@ -261,21 +310,12 @@ class Transposed:
     x: np.ndarray
 
 
-@dataclass(frozen=True)
-class Shifted:
-    """x with the element at flat INDEX moved by DELTA, built in the child."""
-
-    x: np.ndarray
-    index: int
-    delta: float
-
-
-def _base(arg: np.ndarray | Shifted | Transposed) -> np.ndarray:
+def _base(arg: np.ndarray | Transposed) -> np.ndarray:
     """The array that crosses to the child for ARG."""
-    return arg.x if isinstance(arg, Shifted | Transposed) else arg
+    return arg.x if isinstance(arg, Transposed) else arg
 
 
-def _wire_array(arg: np.ndarray | Shifted | Transposed, arrays: list[np.ndarray]) -> dict:
+def _wire_array(arg: np.ndarray | Transposed, arrays: list[np.ndarray]) -> dict:
     """The wire form of an array argument; each distinct array crosses once per round trip."""
     array = _base(arg)
     blob = next((i for i, a in enumerate(arrays) if a is array), None)
@@ -283,8 +323,6 @@ def _wire_array(arg: np.ndarray | Shifted | Transposed, arrays: list[np.ndarray]
         blob = len(arrays)
         arrays.append(array)
     spec = {"kind": "array", "blob": blob, "dtype": array.dtype.str, "shape": list(array.shape)}
-    if isinstance(arg, Shifted):
-        spec.update(kind="shifted", index=arg.index, delta=arg.delta)
     if isinstance(arg, Transposed):
         spec["transpose"] = True
     return spec

@@ -177,7 +177,7 @@ def test_values_that_are_not_arrays_are_described_not_trusted(tmp_path):
 def test_a_numeric_gradient_call_that_fails_is_named(tmp_path):
     # The numeric gradient's 201 forward calls travel in one batch and its outputs return as
     # one array; a call in the middle of it that raises, or returns another shape, is still
-    # named. Call 50 falls in that batch: the checks before it make 21 forward calls.
+    # named. Call 50 falls in that batch: the checks before it make 22 forward calls.
     folder = tmp_path / "subs"
     folder.mkdir()
     for name, misbehave in [("raises", "raise ValueError('tired after 49 calls')"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks.fixtures import attempt
 from grader.checks.stats import close, differ, kept_tolerance, mean_ratio_tolerance, scaling
 from grader.convention import NOTEBOOK_KEEPS
 from grader.misconceptions import match
@@ -15,33 +14,40 @@ def _input(rng: np.random.Generator, shape: tuple[int, ...], dtype=np.float64) -
     return (rng.standard_normal(shape) + 10).astype(dtype)
 
 
+MODES = ("train", "test")
+
+
 def check_forward_shape(student, verdict, rng):
-    for shape in ((1000,), (40, 50), (8, 3, 6, 6)):
+    inputs = {shape: _input(rng, shape) for shape in ((1000,), (40, 50), (8, 3, 6, 6))}
+    runs = student.forward_all({(shape, mode): (x, {"mode": mode, "p": 0.5, "seed": 1})
+                                for shape, x in inputs.items() for mode in MODES})
+    for shape, x in inputs.items():
         with verdict.case(f"{len(shape)}-D input of shape {shape}") as case:
-            x = _input(rng, shape)
-            for mode in ("train", "test"):
-                out = student.forward(x, {"mode": mode, "p": 0.5, "seed": 1}).array(0, "out")
+            for mode in MODES:
+                out = runs[shape, mode].get().array(0, "out")
                 if out.shape != x.shape:
                     case.fail(f"{mode} mode returned shape {out.shape}", f"{x.shape}",
                               "only_2d" if out.ndim == 2 and x.ndim != 2 else None)
 
 
 def check_forward_dtype(student, verdict, rng):
-    for dtype in (np.float32, np.float64):
-        name = np.dtype(dtype).name
+    inputs = {np.dtype(t).name: _input(rng, (60, 70), t) for t in (np.float32, np.float64)}
+    runs = student.forward_all({(name, mode): (x, {"mode": mode, "p": 0.5, "seed": 1})
+                                for name, x in inputs.items() for mode in MODES})
+    for name, x in inputs.items():
         with verdict.case(f"{name} input") as case:
-            x = _input(rng, (60, 70), dtype)
-            for mode in ("train", "test"):
-                out = student.forward(x, {"mode": mode, "p": 0.5, "seed": 1}).array(0, "out")
+            for mode in MODES:
+                out = runs[name, mode].get().array(0, "out")
                 if out.dtype != x.dtype:
                     case.fail(f"{mode} mode returned {out.dtype}", name, "loses_dtype")
 
 
 def check_test_mode_identity(student, verdict, rng):
     x = _input(rng, (80, 90))
-    for p in (0.25, 0.7):
+    runs = student.forward_all({p: (x, {"mode": "test", "p": p}) for p in (0.25, 0.7)})
+    for p, run in runs.items():
         with verdict.case(f"test mode, p = {p}") as case:
-            out = student.forward(x, {"mode": "test", "p": p}).array(0, "out")
+            out = run.get().array(0, "out")
             if out.shape != x.shape or close(out, x):
                 continue  # a wrong shape is forward_shape's to judge
             dropped = float(np.mean(out == 0))
@@ -88,10 +94,11 @@ def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention
 
 def check_input_untouched(student, verdict, rng):
     x = _input(rng, (60, 70))
-    for mode in ("train", "test"):
+    runs = student.forward_all({mode: (x, {"mode": mode, "p": 0.5, "seed": 1}) for mode in MODES},
+                               inputs_after=True)
+    for mode, run in runs.items():
         with verdict.case(f"{mode} mode") as case:
-            after = student.forward(x, {"mode": mode, "p": 0.5, "seed": 1},
-                                    inputs_after=True).args_after[0]
+            after = run.get().args_after[0]
             if not isinstance(after, np.ndarray):
                 case.fail(f"x could not be read back after the call: {after}")
             elif not np.array_equal(after, x):
@@ -101,15 +108,17 @@ def check_input_untouched(student, verdict, rng):
 
 def check_seeded_determinism(student, verdict, rng):
     x = _input(rng, (100, 100))
-    first, again, other = (attempt(student.forward, x, {"mode": "train", "p": 0.5, "seed": seed})
-                           for seed in (123, 123, 231))
+    runs = student.forward_all({name: (x, {"mode": "train", "p": 0.5, "seed": seed})
+                                for name, seed in (("first", 123), ("again", 123),
+                                                   ("other", 231))})
     with verdict.case("the same seed twice gives the same output") as case:
-        a, b = first.get().array(0, "out"), again.get().array(0, "out")
+        a, b = runs["first"].get().array(0, "out"), runs["again"].get().array(0, "out")
         if not np.array_equal(a, b, equal_nan=True):
             case.fail(f"two calls with seed 123 disagree: {differ(b, a)}", "identical outputs",
                       "ignores_seed")
     with verdict.case("different seeds give different masks") as case:
-        kept_a, kept_c = first.get().array(0, "out") != 0, other.get().array(0, "out") != 0
+        kept_a = runs["first"].get().array(0, "out") != 0
+        kept_c = runs["other"].get().array(0, "out") != 0
         if kept_a.all() or not kept_a.any():
             case.skip()  # nothing or everything dropped: keep_probability's to judge
         elif np.array_equal(kept_a, kept_c):

@@ -6,34 +6,12 @@ from __future__ import annotations
 
 import functools
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from grader.convention import NOTEBOOK_KEEPS
-from grader.student import Call, StudentError
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """A call made once for several checks; its failure is raised again in each."""
-
-    call: Call | None = None
-    error: StudentError | None = None
-
-    def get(self) -> Call:
-        if self.error is not None:
-            raise self.error
-        return self.call
-
-
-def attempt(function: Callable[..., Call], *args) -> Attempt:
-    try:
-        return Attempt(call=function(*args))
-    except StudentError as err:
-        return Attempt(error=err)
+from grader.student import Attempt
 
 
 @pytest.fixture
@@ -65,6 +43,5 @@ def notebook_input() -> np.ndarray:
 def notebook_runs(student, notebook_x, convention) -> dict[float, Attempt]:
     """Train-mode forward passes on the notebook's input, by keep probability (0.25, 0.4, 0.7;
     no seed, as in the notebook); shared by keep_probability and mean_preserved."""
-    return {keep: attempt(student.forward, notebook_x,
-                          {"mode": "train", "p": convention.p(keep)})
-            for keep in NOTEBOOK_KEEPS}
+    return student.forward_all({keep: (notebook_x, {"mode": "train", "p": convention.p(keep)})
+                                for keep in NOTEBOOK_KEEPS})
