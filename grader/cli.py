@@ -107,10 +107,19 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     if len(todo) < len(submissions):
         click.echo(f"{len(submissions) - len(todo)} unchanged since the last run into {out}, "
                    "not regraded (--force regrades them)", err=True)
+    alone = single if single is not None else discover.is_submission(path)
     if todo:
+        # The class report's libraries load while the batch is graded, once it is under way.
+        preload = [] if alone or not html_report.available() else [html_report.preload]
         with click.progressbar(length=len(todo), label="grading", file=sys.stderr,
                                show_pos=True) as bar:
-            batch.grade(todo, out, settings, jobs, on_result=lambda _id: bar.update(1))
+
+            def on_result(_id: str) -> None:
+                bar.update(1)
+                if preload:
+                    preload.pop()()
+
+            batch.grade(todo, out, settings, jobs, on_result=on_result)
     names = _roster(roster)
     ids = {s.id for s in submissions}
     graded = [row for row in results.write_gradebook(out, checks, names) if row.id in ids]
@@ -120,7 +129,6 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         click.echo(terminal.table(graded))
     click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")
     _report_to_ci(submissions, out, junit_xml)
-    alone = single if single is not None else discover.is_submission(path)
     if not alone:  # a folder of submissions: the instructor's batch
         _class_report(out, names)
     if self_check and graded[0].score < graded[0].max_score:

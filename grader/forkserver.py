@@ -79,8 +79,7 @@ class ForkServer:
     def spawn(self, workdir: str, fds: list[int], env: dict[str, str]) -> int:
         """Fork a child that runs in WORKDIR with the pipes FDS (request, response, output);
         return the pid of its process group."""
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
+        self.start()
         request = {"workdir": workdir, "env": {**CHILD_ENV, **env},
                    "namespaces": self.namespaces}
         try:
@@ -119,6 +118,11 @@ class ForkServer:
             self._proc.kill()
             self._proc.wait()
             self._proc = None
+
+    def start(self) -> None:
+        """Start the server process unless it is running (it imports numpy meanwhile)."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
 
     def _start(self) -> None:
         self.close()

@@ -4,9 +4,12 @@ extra (jinja2, matplotlib, nbformat)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import importlib.util
 import io
 import re
+import threading
 from pathlib import Path
 
 from grader import misconceptions, notebooks, report, results
@@ -18,13 +21,22 @@ MISSING_EXTRA = ("the instructor's report needs the report extra: "
 
 
 def available() -> bool:
-    try:
-        import jinja2  # noqa: F401
-        import matplotlib  # noqa: F401
-        import nbformat  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the report extra is installed (found, not imported: that is slow)."""
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("jinja2", "matplotlib", "nbformat"))
+
+
+def preload() -> threading.Thread:
+    """Import the report's libraries in a background thread (while the batch is graded)."""
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):
+            import jinja2  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    return thread
 
 
 def written_answers(out: Path) -> dict[str, list[notebooks.Answer]]:
@@ -65,27 +77,23 @@ def _render(data: report.ClassReport) -> str:
 
 
 def _axes(height: float):
-    """A new figure of the report's width, drawn without a display; text stays text in the SVG
-    (no fonts embedded or fetched)."""
+    """A new figure of the report's width, drawn without a display (no pyplot: nothing global);
+    text stays text in the SVG (no fonts embedded or fetched)."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.fonttype"] = "none"
-    return plt.subplots(figsize=(6, height))
+    matplotlib.rcParams["svg.fonttype"] = "none"
+    figure = Figure(figsize=(6, height))
+    return figure, figure.subplots()
 
 
 def _svg(figure, axes, xlabel: str) -> str:
     """The finished chart (a 0-100 % axis) as inline SVG: no prologue, no metadata."""
-    import matplotlib.pyplot as plt
-
     axes.set_xlim(0, 100)
     axes.set_xlabel(xlabel)
     axes.spines[["top", "right"]].set_visible(False)
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(figure)
     svg = re.sub(r"(?s)<metadata>.*?</metadata>", "", buffer.getvalue())
     return svg[svg.index("<svg"):]
 

@@ -210,6 +210,7 @@ def run_session(submissions: Iterable[discover.Submission], settings: Settings,
     Only the grader's own checks are collected: the rootdir, ini file and conftest search are
     pinned to them, and no submission path is ever a pytest argument."""
     with ForkServer() as server:
+        server.start()  # its numpy import overlaps pytest's start-up
         _run(GradingPlugin(submissions, settings, on_done, server))
 
 
