@@ -85,7 +85,10 @@ EXPECTED = {
     "borrows_reference": ("error", "No module named 'reference'", 0),
     "borrows_grader": ("error", "No module named 'grader'", 0),
     "sneaky": ("ok", "dropout_forward returned None instead of out", 15),
-    "kills_its_parent": ("crash", "the process was killed by SIGKILL", 0),
+    # PID 1 of a namespace of its own: its parent is outside (getppid() is 0, so the first
+    # kill is one to its own group) and init takes no signal it does not handle from inside
+    # its namespace: both kills find nobody to kill
+    "kills_its_parent": ("ok", "dropout_forward raised ProcessLookupError", 0),
     "floods": ("ok", "the code printed 210 MB; the first 8 kB are shown", 0),
     "huge_output": ("ok", "far larger than its input; it was refused", 5),
     "zip_slip": ("error", "zip_slip.zip has an unsafe path", 0),
