@@ -1,7 +1,8 @@
 """Grade a list of submissions with N worker processes, each running one pytest session.
 
-Workers take submissions from a shared queue one at a time, so a slow submission holds one
-worker while the rest of the batch keeps flowing. Each worker writes a submission's results
+Workers take submissions from a shared queue one at a time (each holds at most two: the one
+it grades and the next, whose child is starting), so a slow submission holds one worker while
+the rest of the batch keeps flowing. Each worker writes a submission's results
 as soon as it is done; a worker that dies costs only the submission it was grading.
 """
 
@@ -76,7 +77,8 @@ class _Pool:
         self.by_id = {s.id: s for s in submissions}
         self.remaining = set(self.by_id)
         self.workers: dict[int, multiprocessing.Process] = {}
-        self.grading: dict[int, Submission] = {}
+        # what each worker holds: the submission it grades and the one it has staged next
+        self.grading: dict[int, dict[str, Submission]] = {}
         for submission in submissions:
             self.tasks.put(submission)
 
@@ -97,9 +99,9 @@ class _Pool:
                 return handled
             handled += 1
             if kind == "start":
-                self.grading[pid] = self.by_id[sub_id]
+                self.grading.setdefault(pid, {})[sub_id] = self.by_id[sub_id]
             else:
-                self.grading.pop(pid, None)
+                self.grading.get(pid, {}).pop(sub_id, None)
                 self._finished(sub_id)
 
     def stop(self) -> None:
@@ -131,8 +133,7 @@ class _Pool:
         self._handle_events(POLL_SECONDS)  # what a worker said before it went comes first
         for pid in dead:
             process = self.workers.pop(pid)
-            lost = self.grading.pop(pid, None)
-            if lost is not None:
+            for lost in self.grading.pop(pid, {}).values():
                 self._lose(lost, f"the grading worker died (exit code {process.exitcode})")
             if self.remaining:
                 self._start_worker()

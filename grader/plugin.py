@@ -15,10 +15,12 @@ import json
 import os
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pytest_jsonreport.plugin import JSONReport
 from pytest_jsonreport.serialize import make_report, make_summary
@@ -70,7 +72,8 @@ def check_id(item: pytest.Item) -> str:
 
 
 class GradingPlugin:
-    """Fixtures ``student`` and ``verdict``, and the per-submission run loop."""
+    """Fixtures ``student``, ``convention``, ``verdict`` and ``rng``, and the per-submission
+    run loop."""
 
     def __init__(self, submissions: Iterable[discover.Submission], settings: Settings,
                  on_done: Callable[[discover.Submission, dict], None], server: ForkServer):
@@ -82,6 +85,7 @@ class GradingPlugin:
         self.on_done = on_done
         self.report = StreamingReport()
         self.current: Student | None = None
+        self.item: pytest.Item | None = None  # the check being run
 
     # -- fixtures ---------------------------------------------------------------------------
 
@@ -95,11 +99,19 @@ class GradingPlugin:
         """What p means in this course."""
         return Convention(self.settings.convention or self.rubric.convention)
 
+    # The two per-check fixtures take the check from the run loop, not from pytest's
+    # `request`: pytest builds a fixture definition anew each time `request` is asked for.
+
     @pytest.fixture
-    def verdict(self, request: pytest.FixtureRequest) -> Verdict:
+    def verdict(self) -> Verdict:
         """The check's verdict: record sub-cases on it; the plugin turns it into the outcome."""
-        verdict = request.node.stash[VERDICT] = Verdict()
+        verdict = self.item.stash[VERDICT] = Verdict()
         return verdict
+
+    @pytest.fixture
+    def rng(self) -> np.random.Generator:
+        """A generator seeded by the check's name: the same inputs on every run and machine."""
+        return np.random.default_rng(zlib.crc32(self.item.name.encode()))
 
     # -- hooks ------------------------------------------------------------------------------
 
@@ -165,42 +177,73 @@ class GradingPlugin:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             session.config.pluginmanager.unregister(reporter)
+        # One submission ahead: the next child starts (fork, import) while this one is judged.
+        staged = None
         for submission in self.submissions:
-            self._grade(session, submission)
+            upcoming = self._stage(submission)
+            if staged is not None:
+                self._grade(session, staged)
+            staged = upcoming
+        if staged is not None:
+            self._grade(session, staged)
         return True
 
     # -- one submission ---------------------------------------------------------------------
 
-    def _grade(self, session: pytest.Session, submission: discover.Submission) -> None:
-        started, items = time.monotonic(), session.items
+    def _stage(self, submission: discover.Submission) -> _Staged:
+        """Unpack and locate SUBMISSION and launch its child; never raises for a bad one."""
+        staged = _Staged(submission, time.monotonic(), contextlib.ExitStack())
+        try:
+            scratch = staged.resources.enter_context(
+                tempfile.TemporaryDirectory(prefix="dropout-grader-"))
+            try:
+                staged.target = discover.locate(discover.prepare(submission, Path(scratch)))
+            except discover.SubmissionError as err:
+                staged.problem = str(err)
+            if staged.target is not None:
+                staged.box = staged.resources.enter_context(Sandbox(
+                    staged.target, self.settings.limits, self.server, self.settings.rng_seed))
+        except BaseException:
+            staged.resources.close()
+            raise
+        return staged
+
+    def _grade(self, session: pytest.Session, staged: _Staged) -> None:
+        submission, target, box, items = staged.submission, staged.target, staged.box, \
+            session.items
         facts = {"id": submission.id, "path": str(submission.path),
                  "content_hash": submission.content_hash, "settings": self.fingerprint,
                  "checks": self.check_facts}
-        with tempfile.TemporaryDirectory(prefix="dropout-grader-") as scratch:
-            target, problem = None, None
-            try:
-                target = discover.locate(discover.prepare(submission, Path(scratch)))
-            except discover.SubmissionError as err:
-                problem = str(err)
-            with contextlib.ExitStack() as stack:
-                box = None
-                if target is not None:
-                    box = stack.enter_context(Sandbox(
-                        target, self.settings.limits, self.server, self.settings.rng_seed))
-                self.current = Student(box, target, problem)
-                for i, item in enumerate(items):
-                    next_item = items[i + 1] if i + 1 < len(items) else None
-                    item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
+        with staged.resources:
+            if box is not None:
+                box.wait_loaded()
+            self.current = Student(box, target, staged.problem)
+            for i, item in enumerate(items):
+                next_item = items[i + 1] if i + 1 < len(items) else None
+                self.item = item
+                item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
             self.current = None
-            facts.update(file=target.display if target else None,
-                         output=box.output.text() if box else "", problem=problem,
-                         sealed=bool(box and box.sealed))
+        facts.update(file=target.display if target else None,
+                     output=box.output.text() if box else "", problem=staged.problem,
+                     sealed=bool(box and box.sealed))
         tests = self.report.take()
-        report = make_report(created=time.time(), duration=time.monotonic() - started,
+        report = make_report(created=time.time(), duration=time.monotonic() - staged.started,
                              exitcode=0, root=str(CHECKS_DIR), environment={},
                              summary=make_summary(tests, collected=len(items)),
                              tests=list(tests.values()), grader=facts)
         self.on_done(submission, report)
+
+
+@dataclass
+class _Staged:
+    """A submission made ready to grade: unpacked, located, its child launched."""
+
+    submission: discover.Submission
+    started: float
+    resources: contextlib.ExitStack  # its scratch folder and sandbox
+    target: discover.Target | None = None
+    problem: str | None = None
+    box: Sandbox | None = None
 
 
 def run_session(submissions: Iterable[discover.Submission], settings: Settings,

@@ -108,6 +108,7 @@ class Sandbox:
         self.sealed = False  # the child could write only its working directory
         self._pid: int | None = None
         self._killed = False
+        self._loaded = False
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -117,8 +118,8 @@ class Sandbox:
         self.close()
 
     def start(self) -> None:
-        """Start the child and import the submission. Import failures are kept in
-        ``load_failure`` (a "raised" description) or ``dead``, never raised."""
+        """Start the child and have it import the submission; :meth:`wait_loaded` learns how
+        that went. Failures are kept in ``dead``, never raised."""
         self._workdir = tempfile.mkdtemp(prefix="dropout-grader-run-")
         self.target = copy_target(self.target, Path(self._workdir) / "submission")
         req_r, self._req_w = os.pipe()
@@ -148,6 +149,17 @@ class Sandbox:
             "functions": list(FUNCTIONS), "seal": self.server.namespaces}
         try:
             self._send(setup, [], what)
+        except Died as died:
+            self.dead = died
+
+    def wait_loaded(self) -> None:
+        """Wait for the import started by :meth:`start`. Import failures are kept in
+        ``load_failure`` (a "raised" description) or ``dead``, never raised."""
+        if self.dead or self._loaded:
+            return
+        self._loaded = True
+        what = "the import of " + self.target.display
+        try:
             reply, _ = self._receive(what, 0)
         except Died as died:
             self.dead = died
@@ -171,6 +183,7 @@ class Sandbox:
         argument moved there. With STACK, a batch whose calls all returned alike arrays first
         comes back as one array: the description of the stacked outputs (a dict) replaces
         the list of results. Raises :class:`Died` when the child is (or goes) away."""
+        self.wait_loaded()
         if self.dead:
             raise self.dead
         blobs = [np.ascontiguousarray(a) for a in arrays]

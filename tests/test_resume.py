@@ -3,6 +3,7 @@ and ends with the gradebook of an uninterrupted run."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -10,6 +11,8 @@ import time
 from pathlib import Path
 
 from conftest import SUBMISSIONS, processes
+
+from grader import results
 
 GRADE = [sys.executable, "-c", "from grader.cli import main; main()"]
 
@@ -75,3 +78,31 @@ def test_workers_die_with_a_killed_grader(tmp_path):
     settled = _finished(out)
     time.sleep(1.0)
     assert _finished(out) == settled  # nobody is still writing results
+
+
+def test_a_dead_worker_costs_only_the_submissions_it_held(tmp_path):
+    # A worker holds at most two submissions (the one it grades and the next, whose child is
+    # starting); killing it loses those and nothing else, and a new worker takes its place.
+    folder, out = tmp_path / "subs", tmp_path / "out"
+    ids = _slow_copies(folder)
+    run = subprocess.Popen([*GRADE, folder, "--out", out, "--jobs", "2"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(_finished(out)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    worker = min(pid for pid, cmdline, parent, _ in processes()
+                 if parent == run.pid and b"spawn_main" in cmdline)
+    subprocess.run(["kill", "-KILL", str(worker)], check=True)
+    assert run.wait(timeout=300) == 0
+    graded = {r.id: r for r in results.iter_results(out)}
+    assert sorted(graded) == sorted(ids)
+    said = {i: json.loads((out / i / "results.json").read_text())["output"] for i in graded}
+    lost = [i for i, text in said.items() if "the grading worker died" in text]
+    assert 1 <= len(lost) <= 2
+    assert all(graded[i].score == 0 for i in lost)
+    clean = tmp_path / "clean"
+    subprocess.run([*GRADE, folder, "--out", clean], capture_output=True, timeout=300,
+                   check=True)
+    uninterrupted = {r.id: r.score for r in results.iter_results(clean)}
+    assert {i: r.score for i, r in graded.items() if i not in lost} == {
+        i: score for i, score in uninterrupted.items() if i not in lost}

@@ -1,24 +1,17 @@
 """Fixtures shared by the checks, the built-in ones and an instructor's (--extra-checks): a
-plugin loaded into every grading session. Session scope means one submission: the grading run
-loop tears every fixture down between submissions."""
+plugin loaded into every grading session (``student``, ``verdict``, ``rng`` and ``convention``
+come from the grading plugin). Session scope means one submission: the grading run loop tears
+every fixture down between submissions."""
 
 from __future__ import annotations
 
 import functools
-import zlib
 
 import numpy as np
 import pytest
 
 from grader.convention import NOTEBOOK_KEEPS
 from grader.student import Attempt
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """A generator seeded by the check's name: the same inputs on every run and machine."""
-    return np.random.default_rng(zlib.crc32(request.node.name.encode()))
-
 
 # The notebook draws randn(500, 500) + 10. A sixth of its units keeps every 8-sigma band far
 # from every mistake (the bands widen by sqrt(6.25) = 2.5; tests/test_units.py shows the
