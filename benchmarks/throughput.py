@@ -1,14 +1,16 @@
 """Throughput of the grader against a per-submission pytest baseline, measured in one run.
 
-    python benchmarks/throughput.py [--n 400] [--jobs 2] [--sample 40] [--memory-factor 10]
+    python benchmarks/throughput.py [--n 400] [--jobs 2] [--sample 40] [--rounds 3]
+                                    [--memory-factor 10]
 
 Generates N one-file submissions from the bundled examples (a mix of correct and buggy ones,
 each made distinct), grades them with `grade` (every submission still in its own sandboxed
 child), then runs the baseline on a sample: a fresh `python -m pytest` process per submission
 importing the student's file and running equivalent checks (benchmarks/baseline_checks.py),
-with the same parallelism. Prints submissions per second for both and their ratio, and the
-grader's peak resident memory (main process and workers, sandboxes excluded) for N and for
-memory-factor × N submissions. Figures are ratios within one run: the machine is shared.
+with the same parallelism. Grader and baseline runs alternate for a few rounds, so that a
+slow spell of a shared machine falls on both; prints the median submissions per second of
+each, their ratio, and the grader's peak resident memory (main process and workers, sandboxes
+excluded) for N and for memory-factor × N submissions.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = Path(__file__).with_name("baseline_checks.py")
@@ -93,19 +96,28 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--sample", type=int, default=40, help="baseline submissions")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="grader and baseline runs, alternated; medians are reported")
     parser.add_argument("--memory-factor", type=int, default=10)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dropout-bench-") as tmp:
         tmp = Path(tmp)
         subs = make_submissions(tmp / "subs", args.n)
-        seconds, peak = grade(tmp / "subs", tmp / "out", args.jobs)
-        ours = args.n / seconds
-        base = args.sample / baseline(subs[: args.sample], args.jobs)
-        print(f"machine: {os.cpu_count()} cores, --jobs {args.jobs}")
-        print(f"grader:   {args.n} submissions in {seconds:.1f} s = {ours:.1f} per second")
-        print(f"baseline: {args.sample} submissions = {base:.1f} per second "
-              "(a fresh python -m pytest per submission)")
-        print(f"ratio:    {ours / base:.1f}x the baseline")
+        ours, base, peaks = [], [], []
+        for _ in range(args.rounds):  # alternated, so that a slow spell of the machine hits both
+            seconds, peak = grade(tmp / "subs", tmp / "out", args.jobs)
+            ours.append(args.n / seconds)
+            peaks.append(peak)
+            base.append(args.sample / baseline(subs[: args.sample], args.jobs))
+        ours_rate, base_rate, peak = median(ours), median(base), max(peaks)
+        print(f"machine: {os.cpu_count()} cores, --jobs {args.jobs}, {args.rounds} rounds "
+              "(medians; every round in brackets)")
+        print(f"grader:   {args.n} submissions: {ours_rate:.1f} per second  "
+              f"[{', '.join(f'{r:.1f}' for r in ours)}]")
+        print(f"baseline: {args.sample} submissions: {base_rate:.1f} per second  "
+              f"[{', '.join(f'{r:.1f}' for r in base)}]  (a fresh python -m pytest each)")
+        print(f"ratio:    {ours_rate / base_rate:.1f}x the baseline  "
+              f"[{', '.join(f'{o / b:.1f}' for o, b in zip(ours, base, strict=True))}]")
         print(f"peak RSS of the grader (main + workers): {peak / 1024:.0f} MB for {args.n}")
         if args.memory_factor > 1:
             big = args.n * args.memory_factor
