@@ -266,7 +266,8 @@ def _run(plugin: GradingPlugin) -> None:
             "--json-report-omit", "collectors", "keywords", "log", "streams"]
     for unused in ("cacheprovider", "faulthandler", "logging", "warnings", "doctest",
                    "junitxml", "pastebin", "stepwise", "tmpdir", "monkeypatch", "recwarn",
-                   "setuponly", "setupplan", "unittest"):
+                   "setuponly", "setupplan", "unittest", "threadexception",
+                   "unraisableexception", "debugging"):
         args += ["-p", f"no:{unused}"]
     saved = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # the instructor's plugins stay out
