@@ -51,7 +51,9 @@ def main() -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=os.cpu_count() or 1,
               show_default="number of cores", help="Submissions graded in parallel.")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=Limits.timeout,
-              show_default=True, help="Seconds each call into student code may take.")
+              show_default=True,
+              help="Seconds the student's code may take for the import and for each check's "
+                   "calls (one round trip).")
 @click.option("--memory", type=click.IntRange(min=64), default=Limits.memory >> 20,
               show_default=True, metavar="MiB", help="Address-space limit of each child.")
 @click.option("--force", is_flag=True,

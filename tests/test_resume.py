@@ -31,14 +31,20 @@ def _finished(out: Path) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/results.json")}
 
 
+def _grading(folder: Path, out: Path, jobs: int, results_first: int) -> subprocess.Popen:
+    """`grade FOLDER` running in the background, once RESULTS_FIRST results are written."""
+    run = subprocess.Popen([*GRADE, folder, "--out", out, "--jobs", str(jobs)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(_finished(out)) < results_first and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return run
+
+
 def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
     folder, out = tmp_path / "subs", tmp_path / "out"
     ids = _slow_copies(folder)
-    run = subprocess.Popen([*GRADE, folder, "--out", out, "--jobs", "1"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(_finished(out)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    run = _grading(folder, out, jobs=1, results_first=4)
     run.send_signal(signal.SIGKILL)
     run.wait()
     before = _finished(out)
@@ -63,11 +69,7 @@ def test_a_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
 def test_workers_die_with_a_killed_grader(tmp_path):
     folder, out = tmp_path / "subs", tmp_path / "out"
     _slow_copies(folder)
-    run = subprocess.Popen([*GRADE, folder, "--out", out, "--jobs", "2"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not _finished(out) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    run = _grading(folder, out, jobs=2, results_first=1)
     workers = [pid for pid, _, parent, _ in processes() if parent == run.pid]
     assert workers
     run.send_signal(signal.SIGKILL)
@@ -85,11 +87,7 @@ def test_a_dead_worker_costs_only_the_submissions_it_held(tmp_path):
     # starting); killing it loses those and nothing else, and a new worker takes its place.
     folder, out = tmp_path / "subs", tmp_path / "out"
     ids = _slow_copies(folder)
-    run = subprocess.Popen([*GRADE, folder, "--out", out, "--jobs", "2"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while len(_finished(out)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    run = _grading(folder, out, jobs=2, results_first=2)
     worker = min(pid for pid, cmdline, parent, _ in processes()
                  if parent == run.pid and b"spawn_main" in cmdline)
     subprocess.run(["kill", "-KILL", str(worker)], check=True)
