@@ -125,7 +125,7 @@ class Student:
         call gets its own shifted copy, and the outputs come back as one array. Raises the
         StudentError of the first call that gave no output of x's shape."""
         calls = self._calls("dropout_forward", [[x, param]], keep=False, inputs_after=False,
-                            stack=True, shifts=shifts)
+                            shifts=shifts)
         if isinstance(calls, np.ndarray):
             outs = calls
         else:
@@ -183,8 +183,9 @@ class Student:
         return dict(zip(calls, outcomes, strict=True))
 
     def _calls(self, function: str, arglists: list[list], keep: bool, inputs_after: bool,
-               stack: bool = False, shifts: list[tuple[int, float]] | None = None
-               ) -> list[Attempt] | np.ndarray:
+               shifts: list[tuple[int, float]] | None = None) -> list[Attempt] | np.ndarray:
+        """One round trip; with SHIFTS (one call, run once per shift), the outputs stacked
+        when they all are arrays alike."""
         box = self._ready(function)
         arrays: list[np.ndarray] = []
         wire_calls, input_bytes = [], 0
@@ -205,7 +206,8 @@ class Student:
             input_bytes *= len(shifts)
         budget = 4 * input_bytes + SLACK_BYTES
         try:
-            results, blobs = box.call(wire_calls, arrays, function, budget, stack)
+            results, blobs = box.call(wire_calls, arrays, function, budget,
+                                      stack=shifts is not None)
         except Died as died:
             raise StudentError(died.message, status=died.status) from None
         if isinstance(results, dict):  # the stacked outputs
