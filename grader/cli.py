@@ -112,14 +112,16 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     alone = single if single is not None else discover.is_submission(path)
     if todo:
         # The class report's libraries load while the batch is graded, once it is under way.
-        preload = [] if alone or not html_report.available() else [html_report.preload]
+        preload = not alone and html_report.available()
         with click.progressbar(length=len(todo), label="grading", file=sys.stderr,
                                show_pos=True) as bar:
 
             def on_result(_id: str) -> None:
+                nonlocal preload
                 bar.update(1)
                 if preload:
-                    preload.pop()()
+                    html_report.preload()
+                    preload = False
 
             batch.grade(todo, out, settings, jobs, on_result=on_result)
     names = _roster(roster)

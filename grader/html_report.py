@@ -26,17 +26,16 @@ def available() -> bool:
                for name in ("jinja2", "matplotlib", "nbformat"))
 
 
-def preload() -> threading.Thread:
-    """Import the report's libraries in a background thread (while the batch is graded)."""
+def preload() -> None:
+    """Start importing the report's libraries in a background thread (while a batch is
+    graded), so that writing the report later does not wait for them."""
 
     def load() -> None:
         with contextlib.suppress(ImportError):
             import jinja2  # noqa: F401
             import matplotlib.figure  # noqa: F401
 
-    thread = threading.Thread(target=load, daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=load, daemon=True).start()
 
 
 def written_answers(out: Path) -> dict[str, list[notebooks.Answer]]:

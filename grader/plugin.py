@@ -209,8 +209,8 @@ class GradingPlugin:
         return staged
 
     def _grade(self, session: pytest.Session, staged: _Staged) -> None:
-        submission, target, box, items = staged.submission, staged.target, staged.box, \
-            session.items
+        submission, target, box = staged.submission, staged.target, staged.box
+        items = session.items
         facts = {"id": submission.id, "path": str(submission.path),
                  "content_hash": submission.content_hash, "settings": self.fingerprint,
                  "checks": self.check_facts}

@@ -282,7 +282,7 @@ def _main(request_fd: int, response_fd: int, host_ns: str, libc) -> None:
             return handles[arg["id"]]
         if arg["kind"] == "cache":
             mask = None if arg["mask"] is None else decode(arg["mask"], blobs)
-            return (arg["param"], mask)
+            return (fresh(arg["param"]), mask)
         return fresh(arg["value"])
 
     def fresh(value):
