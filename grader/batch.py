@@ -19,8 +19,8 @@ from pathlib import Path
 
 from grader import results
 from grader.discover import Submission
-from grader.plugin import Settings, run_session
 from grader.rubric import load as load_rubric
+from grader.settings import Settings
 
 POLL_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1
@@ -28,6 +28,8 @@ PR_SET_PDEATHSIG = 1
 
 def _worker(tasks, events, settings: Settings, out: str) -> None:
     """A worker process: one pytest session over the submissions it takes from TASKS."""
+    from grader.plugin import run_session  # pytest and numpy load in the workers only
+
     _die_with_parent()
     rubric = load_rubric(settings.rubric_path)
 
@@ -90,9 +92,10 @@ class _Pool:
                 self._check_workers()
 
     def _handle_events(self, timeout: float) -> int:
-        """Handle the events that arrive within TIMEOUT of each other; return how many."""
+        """Handle the events that arrive within TIMEOUT of each other, until every submission
+        is accounted for; return how many."""
         handled = 0
-        while True:
+        while self.remaining:
             try:
                 kind, sub_id, pid = self.events.get(timeout=timeout)
             except queue.Empty:
@@ -103,6 +106,7 @@ class _Pool:
             else:
                 self.grading.get(pid, {}).pop(sub_id, None)
                 self._finished(sub_id)
+        return handled
 
     def stop(self) -> None:
         for process in self.workers.values():

@@ -20,10 +20,9 @@ from grader import (
     results,
     terminal,
 )
-from grader.plugin import Settings
 from grader.rubric import RubricError, load_extra_checks
 from grader.rubric import load as load_rubric
-from grader.sandbox import Limits
+from grader.settings import Limits, Settings
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference"
 

@@ -9,15 +9,13 @@ down, so a session-scoped fixture lives exactly as long as one submission.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
-import json
 import os
 import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +23,11 @@ import pytest
 from pytest_jsonreport.plugin import JSONReport
 from pytest_jsonreport.serialize import make_report, make_summary
 
-from grader import __version__, discover, rubric
+from grader import discover, rubric
 from grader.convention import Convention
 from grader.forkserver import ForkServer
-from grader.sandbox import Limits, Sandbox
+from grader.sandbox import Sandbox
+from grader.settings import Settings
 from grader.student import Student
 from grader.verdict import Verdict
 
@@ -36,26 +35,6 @@ CHECKS_DIR = Path(__file__).with_name("checks")
 VERDICT = pytest.StashKey[Verdict]()
 JUDGED = pytest.StashKey[bool]()
 CHECK_PREFIX = "check_"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What a grading session needs to know; plain data, so it can cross to worker processes."""
-
-    limits: Limits = field(default_factory=Limits)
-    rubric_path: Path | None = None
-    rng_seed: int = 231
-    convention: str | None = None  # None: the rubric's
-    extra_checks: tuple[Path, ...] = ()  # an instructor's own check files or folders
-
-    def fingerprint(self) -> str:
-        """Changes whenever a result graded under these settings could differ."""
-        rubric_text = self.rubric_path.read_text() if self.rubric_path else ""
-        extra = [p.read_text() for path in self.extra_checks
-                 for p in sorted([path] if path.is_file() else path.rglob("check_*.py"))]
-        data = json.dumps([__version__, asdict(self.limits), rubric_text, self.rng_seed,
-                           self.convention, extra])
-        return hashlib.sha256(data.encode()).hexdigest()[:16]
 
 
 class StreamingReport(JSONReport):

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import misconceptions, results
-from grader.results import SubmissionResult
-from grader.verdict import STATUS_ORDER
+from grader.results import STATUS_ORDER, SubmissionResult
 
 HISTOGRAM_BINS = 10
 

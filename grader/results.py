@@ -15,11 +15,12 @@ from pathlib import Path
 from grader import __version__
 from grader.discover import Submission
 from grader.rubric import Check, Rubric
-from grader.verdict import STATUS_ORDER
 
 RESULTS = "results.json"
 RAW_REPORT = "pytest-report.json"
 GRADEBOOK = "grades.csv"
+# A check's or submission's problem statuses, the first present winning; none of them is "ok".
+STATUS_ORDER = ("timeout", "memory", "crash", "error", "missing")
 GRADER_FAILED = ("The grader itself failed on this check: this is not your fault. "
                  "Please tell the course staff.")
 

@@ -28,6 +28,7 @@ import numpy as np
 from grader import sandbox_child
 from grader.discover import Target, copy_target
 from grader.forkserver import ForkServer, ServerGone, numpy_path
+from grader.settings import Limits
 
 # Array dtypes accepted from the child; anything else arrives as a description.
 DTYPES = tuple(np.dtype(t).str for t in (
@@ -37,17 +38,6 @@ MAX_HEADER = 1 << 20
 F_SETPIPE_SZ = 1031
 PIPE_BYTES = 1 << 20
 FUNCTIONS = ("dropout_forward", "dropout_backward")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-submission limits. Times are seconds, sizes bytes."""
-
-    timeout: float = 5.0
-    memory: int = 1 << 30
-    file_size: int = 16 << 20
-    output: int = 8_000
-    cpu_seconds: int = 120
 
 
 class Died(Exception):

@@ -7,9 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from grader import misconceptions
+from grader.results import STATUS_ORDER
 from grader.student import StudentError
-
-STATUS_ORDER = ("timeout", "memory", "crash", "error", "missing")
 
 
 @dataclass

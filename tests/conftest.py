@@ -11,8 +11,7 @@ import jsonschema
 import pytest
 
 from grader import batch, discover, results
-from grader.plugin import Settings
-from grader.sandbox import Limits
+from grader.settings import Limits, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBMISSIONS = ROOT / "submissions"

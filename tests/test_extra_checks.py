@@ -10,7 +10,7 @@ import pytest
 from conftest import REFERENCE, ROOT, SUBMISSIONS, grade_folder, write_submission
 
 from grader import batch, discover, results, rubric
-from grader.plugin import Settings
+from grader.settings import Settings
 
 HIDDEN = ROOT / "examples" / "hidden_checks"
 FALSY_SEED = REFERENCE.replace('if "seed" in dropout_param:', 'if dropout_param.get("seed"):')
