@@ -155,8 +155,9 @@ def extract_zip(archive: Path, dest: Path) -> Path:
     return dest
 
 
-def prepare(sub: Submission, scratch: Path) -> Path:
-    """The directory or file to search: the submission itself, or its zip unpacked in SCRATCH."""
+def prepare(sub: Submission, scratch: Path | None) -> Path:
+    """The directory or file to search: the submission itself, or its zip unpacked in SCRATCH
+    (which only a zip needs)."""
     if sub.kind != "zip":
         return sub.path
     dest = scratch / "unzipped"

@@ -18,8 +18,8 @@ import select
 import shutil
 import signal
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,8 +86,9 @@ class Sandbox:
     its whole process group."""
 
     def __init__(self, target: Target, limits: Limits, server: ForkServer,
-                 rng_seed: int = 231):
+                 rng_seed: int = 231, remove: Callable[[str], object] | None = None):
         self.target = target
+        self.remove = remove or _remove_now  # how its working directory goes when it closes
         self.limits = limits
         self.server = server
         self.rng_seed = rng_seed
@@ -128,8 +129,6 @@ class Sandbox:
         finally:
             for fd in (req_r, resp_w, out_w):
                 os.close(fd)
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
         setup = {
             "rlimits": {"RLIMIT_AS": self.limits.memory, "RLIMIT_FSIZE": self.limits.file_size,
                         "RLIMIT_CPU": self.limits.cpu_seconds, "RLIMIT_CORE": 0},
@@ -191,25 +190,30 @@ class Sandbox:
     def close(self) -> None:
         """Kill the child's whole process group and remove its working directory."""
         self._kill()
-        for name in ("_req_w", "_resp_r"):
+        if getattr(self, "_out_r", None) is not None:
+            os.set_blocking(self._out_r, False)  # what is printed is in the pipe by now
+            with contextlib.suppress(BlockingIOError):
+                while self._out_r is not None:
+                    self._read_output()
+        for name in ("_req_w", "_resp_r", "_out_r"):
             fd = getattr(self, name, None)
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
                 setattr(self, name, None)
-        if getattr(self, "_reader", None):
-            self._reader.join(timeout=1)
         if getattr(self, "_workdir", None):
-            shutil.rmtree(self._workdir, ignore_errors=True)
+            self.remove(self._workdir)
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _drain(self) -> None:
-        try:
-            while chunk := os.read(self._out_r, 65536):
-                self.output.feed(chunk)
-        finally:
+    def _read_output(self) -> None:
+        """Take what the child printed (one read); at its end, stop listening."""
+        chunk = os.read(self._out_r, 65536)
+        if chunk:
+            self.output.feed(chunk)
+        else:
             os.close(self._out_r)
+            self._out_r = None
 
     def _kill(self) -> None:
         """Kill the process group; in its PID namespace everything the child started goes
@@ -239,14 +243,18 @@ class Sandbox:
         self._kill()
         raise self.dead
 
-    @staticmethod
-    def _deadline_wait(fd: int, deadline: float, write: bool) -> bool:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        readable, writable, _ = select.select([] if write else [fd], [fd] if write else [], [],
-                                              remaining)
-        return bool(writable or readable)
+    def _deadline_wait(self, fd: int, deadline: float, write: bool) -> bool:
+        """Wait until FD is ready (True) or DEADLINE passes (False); what the child prints
+        meanwhile is read, so that a full output pipe never stops it."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            output = [] if self._out_r is None else [self._out_r]
+            readable, writable, _ = select.select(output + ([] if write else [fd]),
+                                                  [fd] if write else [], [], remaining)
+            if output and output[0] in readable:
+                self._read_output()
+            if writable or fd in readable:
+                return True
+        return False
 
     def _send(self, header: dict, blobs: list, what: str) -> None:
         deadline = time.monotonic() + self.limits.timeout
@@ -297,6 +305,10 @@ class Sandbox:
                        "crash")
         self._fail(f"the process exited (exit code {code}) during {what}: "
                    "os._exit() or a crash of the interpreter", "crash")
+
+
+def _remove_now(folder: str) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def decode_array(spec: dict, blobs: list[bytes]) -> np.ndarray | None:

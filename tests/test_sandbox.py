@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,23 @@ def test_the_childs_working_directory_is_a_fresh_temporary_folder(tmp_path):
     result = grade_folder(folder, tmp_path / "out")["where"]
     cwd = result.output.strip()
     assert "dropout-grader-run-" in cwd and not Path(cwd).exists()
+
+
+def test_grading_leaves_no_folder_behind(tmp_path, monkeypatch):
+    # Working folders (and a zip's unpacked copy) are removed in the background while the
+    # worker goes on, and all of them are gone when the batch returns.
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # the workers' temporary folder
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write_submission(folder, "plain", REFERENCE)
+    with zipfile.ZipFile(folder / "zipped.zip", "w") as zf:
+        zf.writestr("layers.py", textwrap.dedent(REFERENCE))
+    graded = grade_folder(folder, tmp_path / "out")
+    assert graded["plain"].score == graded["zipped"].score == 100
+    # the one thing kept: the numpy-only import path the children share
+    assert [p.name.startswith("dropout-grader-numpy-") for p in temp.iterdir()] == [True]
 
 
 def test_values_that_are_not_arrays_are_described_not_trusted(tmp_path):
