@@ -23,6 +23,7 @@ from grader.rubric import load as load_rubric
 from grader.settings import Settings
 
 POLL_SECONDS = 0.5
+BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PR_SET_PDEATHSIG = 1
 
 
@@ -67,6 +68,8 @@ def grade(submissions: list[Submission], out: Path, settings: Settings, jobs: in
           on_result: Callable[[str], None] | None = None) -> None:
     """Grade SUBMISSIONS into OUT/<id>/results.json; call ON_RESULT(id) as each one finishes."""
     out.mkdir(parents=True, exist_ok=True)
+    for name in BLAS_THREADS:  # for the workers: parallelism belongs to --jobs
+        os.environ.setdefault(name, "1")
     pool = _Pool(submissions, out, settings, on_result)
     try:
         pool.run(max(1, min(jobs, len(submissions))))

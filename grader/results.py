@@ -182,7 +182,7 @@ def write_atomic(path: Path, text: str) -> None:
 def save(out: Path, report: dict, result: SubmissionResult) -> None:
     """Write OUT/<id>/pytest-report.json, then OUT/<id>/results.json (the file that counts)."""
     folder = out / result.id
-    write_atomic(folder / RAW_REPORT, json.dumps(report, indent=1, default=str))
+    write_atomic(folder / RAW_REPORT, json.dumps(report, default=str, separators=(",", ":")))
     write_atomic(folder / RESULTS, json.dumps(to_gradescope(result), indent=2))
 
 
