@@ -101,7 +101,7 @@ class _Pool:
         # hand the work back and forth, and on one core every hand-over is a warm cache and
         # an immediate wake-up. On 2 cores this cut the idle time of a 400-submission batch
         # by two thirds and its wall time by a sixth (benchmarks/throughput.py).
-        usable = sorted(os.sched_getaffinity(0))
+        usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self.cpus = usable if jobs >= len(usable) > 1 else []
         for slot in range(jobs):
             self._start_worker(slot)
