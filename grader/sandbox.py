@@ -38,6 +38,8 @@ MAX_HEADER = 1 << 20
 F_SETPIPE_SZ = 1031
 PIPE_BYTES = 1 << 20
 FUNCTIONS = ("dropout_forward", "dropout_backward")
+OUTPUT_READ = 1 << 16
+OUTPUT_DRAINS = 16  # reads of OUTPUT_READ when a child closes: more than a pipe holds
 
 
 class Died(Exception):
@@ -191,9 +193,13 @@ class Sandbox:
         """Kill the child's whole process group and remove its working directory."""
         self._kill()
         if getattr(self, "_out_r", None) is not None:
-            os.set_blocking(self._out_r, False)  # what is printed is in the pipe by now
+            # What it printed before its last answer is in the pipe: take that, without waiting
+            # (and without following a process that escaped the kill and keeps printing).
+            os.set_blocking(self._out_r, False)
             with contextlib.suppress(BlockingIOError):
-                while self._out_r is not None:
+                for _ in range(OUTPUT_DRAINS):
+                    if self._out_r is None:
+                        break
                     self._read_output()
         for name in ("_req_w", "_resp_r", "_out_r"):
             fd = getattr(self, name, None)
@@ -208,7 +214,7 @@ class Sandbox:
 
     def _read_output(self) -> None:
         """Take what the child printed (one read); at its end, stop listening."""
-        chunk = os.read(self._out_r, 65536)
+        chunk = os.read(self._out_r, OUTPUT_READ)
         if chunk:
             self.output.feed(chunk)
         else:
