@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import textwrap
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
 from conftest import REFERENCE, grade_folder, validate, write_submission
+
+from grader.discover import Target
+from grader.forkserver import ForkServer
+from grader.sandbox import Sandbox
+from grader.settings import Limits
 
 # A correct forward pass, and a backward pass, to build variants around.
 BACKWARD = '''
@@ -218,3 +224,44 @@ def test_a_numeric_gradient_call_that_fails_is_named(tmp_path):
         assert "the notebook's case" in gradient.feedback
         assert gradient.score == gradient.max_score / 2  # the second case passes
         assert graded[name].score == graded[name].max_score - gradient.max_score / 2
+
+
+def test_closing_does_not_follow_a_process_that_escaped_the_kill(tmp_path):
+    # Without a PID namespace (machines where it cannot be had), a process the student started
+    # in a session of its own outlives the kill and may print forever. Closing the sandbox
+    # takes what is in the pipe and closes it; the escaped process then writes to a closed
+    # pipe and ends.
+    pid_file = tmp_path / "escaped.pid"
+    escapes = REFERENCE + textwrap.dedent(f"""
+        import os
+        if os.fork() == 0:
+            os.setsid()
+            with open({str(pid_file)!r}, "w") as f:
+                f.write(str(os.getpid()))
+            try:
+                while True:
+                    os.write(1, b"x" * 65536)
+            finally:
+                os._exit(0)
+        while not os.path.exists({str(pid_file)!r}):
+            pass
+    """)
+    target = Target(root=tmp_path, file=write_submission(tmp_path, "escapes", escapes),
+                    module=None, display="escapes.py")
+    with ForkServer() as server:
+        server.namespaces = False
+        with Sandbox(target, Limits(), server) as box:
+            box.wait_loaded()
+            assert box.functions["dropout_forward"]
+    stat = Path(f"/proc/{pid_file.read_text()}/stat")
+
+    def running() -> bool:
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not running()
