@@ -121,7 +121,6 @@ class Sandbox:
         for fd in (self._req_w, self._resp_r):
             with contextlib.suppress(OSError):
                 fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
-        what = "the import of " + self.target.display
         try:
             self._pid = self.server.spawn(self._workdir, [req_r, resp_w, out_w],
                                           {"HOME": self._workdir})
@@ -139,9 +138,14 @@ class Sandbox:
             "module": self.target.module, "file": str(self.target.file),
             "functions": list(FUNCTIONS), "seal": self.server.namespaces}
         try:
-            self._send(setup, [], what)
+            self._send(setup, [], self._import)
         except Died as died:
             self.dead = died
+
+    @property
+    def _import(self) -> str:
+        """The import, as failure messages name it."""
+        return "the import of " + self.target.display
 
     def wait_loaded(self) -> None:
         """Wait for the import started by :meth:`start`. Import failures are kept in
@@ -149,19 +153,15 @@ class Sandbox:
         if self.dead or self._loaded:
             return
         self._loaded = True
-        what = "the import of " + self.target.display
         try:
-            reply, _ = self._receive(what, 0)
+            reply, _ = self._receive(self._import, 0)
+            if reply.get("kind") == "loaded" and not isinstance(reply.get("functions"), dict):
+                self._malformed(self._import)
         except Died as died:
             self.dead = died
             return
         if reply.get("kind") == "loaded":
-            functions = reply.get("functions")
-            if not isinstance(functions, dict):
-                self.dead = Died(f"{what}: the process sent a malformed answer", "error")
-                self._kill()
-                return
-            self.functions = {str(k): v is True for k, v in functions.items()}
+            self.functions = {str(k): v is True for k, v in reply["functions"].items()}
             self.sealed = reply.get("sealed") is True
         else:
             self.load_failure = reply
@@ -186,7 +186,7 @@ class Sandbox:
         expected = sum(len(call["shifts"]) if "shifts" in call else 1 for call in calls)
         if (reply.get("kind") != "results" or not isinstance(answers, list)
                 or len(answers) != expected or not all(isinstance(a, dict) for a in answers)):
-            self._fail(f"{what}: the process sent a malformed answer", "error")
+            self._malformed(what)
         return answers, out_blobs
 
     def close(self) -> None:
@@ -226,10 +226,13 @@ class Sandbox:
         with it. How it ended is not waited for."""
         if self._pid is None or self._killed:
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._pid, signal.SIGKILL)
+        self._signal_group()
         self._killed = True
         self.server.forget(self._pid)
+
+    def _signal_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._pid, signal.SIGKILL)
 
     def _how_it_ended(self, grace: float) -> int | None:
         """The child's exit code (minus a signal number), giving a child that is already dying
@@ -238,8 +241,7 @@ class Sandbox:
             return None
         code = self.server.exit_code(self._pid, timeout=grace)
         if code is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._pid, signal.SIGKILL)
+            self._signal_group()
             code = self.server.exit_code(self._pid)
         self._killed = True
         return code
@@ -248,6 +250,9 @@ class Sandbox:
         self.dead = Died(message, status)
         self._kill()
         raise self.dead
+
+    def _malformed(self, what: str) -> None:
+        self._fail(f"{what}: the process sent a malformed answer", "error")
 
     def _deadline_wait(self, fd: int, deadline: float, write: bool) -> bool:
         """Wait until FD is ready (True) or DEADLINE passes (False); what the child prints
@@ -296,9 +301,9 @@ class Sandbox:
             header = json.loads(self._read_exact(text_len, deadline, what))
             sizes = [int(s) for s in header.pop("blobs")]  # a header that is no dict fails here
         except (ValueError, TypeError, KeyError, AttributeError):
-            self._fail(f"{what}: the process sent a malformed answer", "error")
+            self._malformed(what)
         if sum(sizes) != blob_len or min(sizes, default=0) < 0:
-            self._fail(f"{what}: the process sent a malformed answer", "error")
+            self._malformed(what)
         return header, sandbox_child.split(self._read_exact(blob_len, deadline, what), sizes)
 
     def _timed_out(self, what: str) -> None:
