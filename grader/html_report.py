@@ -38,20 +38,17 @@ def preload() -> None:
     threading.Thread(target=load, daemon=True).start()
 
 
-def written_answers(out: Path) -> dict[str, list[notebooks.Answer]]:
-    """Each graded submission's written answers, from its notebook if it has one."""
-    answers = {}
-    for result in results.iter_results(out):
-        base = Path(result.path) if result.path else None
-        for notebook in notebooks.find(base) if base else []:
-            answers[result.id] = notebooks.extract(notebook, base)
-    return answers
+def written_answers(result: results.SubmissionResult) -> list[notebooks.Answer]:
+    """A graded submission's written answers, from its notebook if it has one."""
+    base = Path(result.path) if result.path else None
+    found = notebooks.find(base) if base else []  # at most one
+    return notebooks.extract(found[0], base) if found else []
 
 
 def write(out: Path, roster: dict[str, str] | None = None) -> Path:
-    """Build the class report from the results in OUT; write report.html and the answers."""
-    answers = written_answers(out)
-    data = report.build(out, roster, answers)
+    """Build the class report from the results in OUT (read once); write report.html and the
+    answers."""
+    data = report.build(out, roster, written_answers)
     html = _render(data)
     results.write_atomic(out / REPORT, html)
     buffer = io.StringIO()

@@ -9,6 +9,7 @@ import hashlib
 import re
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,12 +83,14 @@ def read_roster(path: Path) -> dict[str, str]:
 
 
 def build(out: Path, roster: dict[str, str] | None = None,
-          answers: dict[str, list] | None = None) -> ClassReport:
-    """The class report of everything graded into OUT (plus rostered students with nothing)."""
+          answers: Callable[[SubmissionResult], list] | None = None) -> ClassReport:
+    """The class report of everything graded into OUT (plus rostered students with nothing);
+    ANSWERS gives a graded submission's written answers."""
     graded = {r.id: r for r in results.iter_results(out)}
     names = roster or {}
     ids = sorted(set(graded) | set(names))
-    students = [Student(i, names.get(i, i), graded.get(i), (answers or {}).get(i, []))
+    students = [Student(i, names.get(i, i), graded.get(i),
+                        answers(graded[i]) if answers and i in graded else [])
                 for i in ids]
     checks: list[tuple[str, str]] = []
     passed: dict[str, int] = defaultdict(int)
