@@ -25,6 +25,10 @@ from grader.rubric import load as load_rubric
 from grader.settings import Limits, Settings
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference"
+ROSTER = click.option(
+    "--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="CSV with an id column, then any of name, email: names in the gradebook and report; "
+         "rostered students without a submission are 'missing'.")
 
 
 class DefaultGroup(click.Group):
@@ -71,9 +75,7 @@ def main() -> None:
               type=click.Path(path_type=Path, exists=True, resolve_path=True),
               help="An instructor's own checks: a check_*.py file or a folder of them "
                    "(repeatable). Points, title and visibility come from their markers.")
-@click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="CSV with an id column, then any of name, email: names in the gradebook "
-                   "and report; rostered students without a submission are 'missing'.")
+@ROSTER
 @click.option("--junit-xml", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the checks as JUnit XML (for CI systems).")
 @click.option("--self-check", is_flag=True,
@@ -176,8 +178,7 @@ def gradescope_bundle(zip_path: Path, rubric: Path | None, extra_checks: tuple[P
 
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="CSV with an id column, then any of name, email.")
+@ROSTER
 def summary(out: Path, roster: Path | None) -> None:
     """The class at a glance and the misconceptions found, from the results in OUT."""
     click.echo(report.text_summary(report.build(out, _roster(roster))))
@@ -185,8 +186,7 @@ def summary(out: Path, roster: Path | None) -> None:
 
 @main.command("report")
 @click.argument("out", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@click.option("--roster", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="CSV with an id column, then any of name, email.")
+@ROSTER
 def report_command(out: Path, roster: Path | None) -> None:
     """Write OUT/report.html (and written_answers.csv) from the results already in OUT."""
     if not html_report.available():
