@@ -5,21 +5,23 @@
 
 Generates N one-file submissions from the bundled examples (a mix of correct and buggy ones,
 each made distinct), grades them with `grade` (every submission still in its own sandboxed
-child), then runs the baseline on a sample: a fresh `python -m pytest` process per submission
-importing the student's file and running equivalent checks (benchmarks/baseline_checks.py),
-with the same parallelism. Grader and baseline runs alternate for a few rounds, so that a
-slow spell of a shared machine falls on both; prints the median submissions per second of
-each, their ratio, and the grader's peak resident memory (main process and workers, sandboxes
-excluded) for N and for memory-factor × N submissions.
+child) as this user and, when this user is root, also as an ordinary one (the account the
+tests use, tests/as_user.py), then runs the baseline on a sample: a fresh `python -m pytest`
+process per submission importing the student's file and running equivalent checks
+(benchmarks/baseline_checks.py), with the same parallelism. Grader and baseline runs
+alternate for a few rounds, so that a slow spell of a shared machine falls on all of them;
+prints the median submissions per second of each, their ratios, and the grader's peak
+resident memory (main process and workers, sandboxes excluded) for N and for
+memory-factor × N submissions.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +29,8 @@ from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = Path(__file__).with_name("baseline_checks.py")
+sys.path.insert(0, str(ROOT / "tests"))
+import as_user  # noqa: E402  (the tests' way to run the grader as an ordinary user)
 
 
 def make_submissions(folder: Path, n: int) -> list[Path]:
@@ -59,20 +63,33 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def grade(folder: Path, out: Path, jobs: int) -> tuple[float, int]:
-    """Wall seconds of `grade FOLDER`, and the peak RSS (kB) of the grader's main process
-    plus its worker processes."""
+def grade(folder: Path, out: Path, jobs: int, user: bool = False) -> tuple[float, int, str]:
+    """Wall seconds of `grade FOLDER` (as the ordinary user with USER), the peak RSS (kB) of
+    the grader's main process plus its worker processes, and the containment it reported."""
+    command = [sys.executable, "-c", "from grader.cli import main; main()",
+               str(folder), "--out", str(out), "--jobs", str(jobs), "--force"]
+    env = None
+    staging = as_user.shared_folder()
+    if user:
+        out.mkdir(exist_ok=True)
+        as_user.give(out)
+        as_user.give(staging)
+        command, env = as_user.wrap(command, staging, staging)
+    said = staging / "stderr.txt"
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", "from grader.cli import main; main()",
-                             str(folder), "--out", str(out), "--jobs", str(jobs), "--force"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, _rss_kb(proc.pid) + sum(_rss_kb(c) for c in _children(proc.pid)))
-        time.sleep(0.05)
+    with open(said, "w") as stderr:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _rss_kb(proc.pid) + sum(_rss_kb(c) for c in _children(proc.pid)))
+            time.sleep(0.05)
+    seconds = time.perf_counter() - start
+    text = said.read_text()
+    shutil.rmtree(staging, ignore_errors=True)
     if proc.returncode != 0:
-        raise SystemExit(f"grade failed with exit status {proc.returncode}")
-    return time.perf_counter() - start, peak
+        raise SystemExit(f"grade failed with exit status {proc.returncode}:\n{text[-2000:]}")
+    sandbox = next((line for line in text.splitlines() if line.startswith("sandbox: ")), "?")
+    return seconds, peak, sandbox
 
 
 def baseline(submissions: list[Path], jobs: int) -> float:
@@ -100,31 +117,42 @@ def main() -> None:
                         help="grader and baseline runs, alternated; medians are reported")
     parser.add_argument("--memory-factor", type=int, default=10)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="dropout-bench-") as tmp:
-        tmp = Path(tmp)
+    # who grades: this user, and an ordinary one too when this is root
+    graders = {"as root" if os.geteuid() == 0 else "as this user": False}
+    if os.geteuid() == 0 and as_user.available() is None:
+        graders["as a user"] = True
+    tmp = as_user.shared_folder()
+    try:
         subs = make_submissions(tmp / "subs", args.n)
-        ours, base, peaks = [], [], []
-        for _ in range(args.rounds):  # alternated, so that a slow spell of the machine hits both
-            seconds, peak = grade(tmp / "subs", tmp / "out", args.jobs)
-            ours.append(args.n / seconds)
-            peaks.append(peak)
+        rates = {name: [] for name in graders}
+        base, peaks, sandboxes = [], [], {}
+        for _ in range(args.rounds):  # alternated, so that a slow spell of the machine hits all
+            for name, user in graders.items():
+                shutil.rmtree(tmp / "out", ignore_errors=True)
+                seconds, peak, sandboxes[name] = grade(tmp / "subs", tmp / "out", args.jobs, user)
+                rates[name].append(args.n / seconds)
+                peaks.append(peak)
             base.append(args.sample / baseline(subs[: args.sample], args.jobs))
-        ours_rate, base_rate, peak = median(ours), median(base), max(peaks)
+        base_rate, peak = median(base), max(peaks)
         print(f"machine: {os.cpu_count()} cores, --jobs {args.jobs}, {args.rounds} rounds "
               "(medians; every round in brackets)")
-        print(f"grader:   {args.n} submissions: {ours_rate:.1f} per second  "
-              f"[{', '.join(f'{r:.1f}' for r in ours)}]")
+        for name, ours in rates.items():
+            print(f"grader {name}: {args.n} submissions: {median(ours):.1f} per second  "
+                  f"[{', '.join(f'{r:.1f}' for r in ours)}]  ({sandboxes[name]})")
         print(f"baseline: {args.sample} submissions: {base_rate:.1f} per second  "
               f"[{', '.join(f'{r:.1f}' for r in base)}]  (a fresh python -m pytest each)")
-        print(f"ratio:    {ours_rate / base_rate:.1f}x the baseline  "
-              f"[{', '.join(f'{o / b:.1f}' for o, b in zip(ours, base, strict=True))}]")
+        for name, ours in rates.items():
+            print(f"ratio {name}: {median(ours) / base_rate:.1f}x the baseline  "
+                  f"[{', '.join(f'{o / b:.1f}' for o, b in zip(ours, base, strict=True))}]")
         print(f"peak RSS of the grader (main + workers): {peak / 1024:.0f} MB for {args.n}")
         if args.memory_factor > 1:
             big = args.n * args.memory_factor
             make_submissions(tmp / "big", big)
-            big_seconds, big_peak = grade(tmp / "big", tmp / "big-out", args.jobs)
+            big_seconds, big_peak, _ = grade(tmp / "big", tmp / "big-out", args.jobs)
             print(f"peak RSS of the grader (main + workers): {big_peak / 1024:.0f} MB for {big} "
                   f"({big / big_seconds:.1f} per second); ratio {big_peak / peak:.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

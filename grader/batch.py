@@ -15,11 +15,13 @@ import os
 import queue
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from grader import results
 from grader.discover import Submission
 from grader.rubric import load as load_rubric
+from grader.sandbox import containment
 from grader.settings import Settings
 
 POLL_SECONDS = 0.5
@@ -66,8 +68,11 @@ def _die_with_parent() -> None:
 
 def grade(submissions: list[Submission], out: Path, settings: Settings, jobs: int = 1,
           on_result: Callable[[str], None] | None = None) -> None:
-    """Grade SUBMISSIONS into OUT/<id>/results.json; call ON_RESULT(id) as each one finishes."""
+    """Grade SUBMISSIONS into OUT/<id>/results.json; call ON_RESULT(id) as each one finishes.
+    Without ``settings.containment``, the strongest ``settings.sandbox`` allows is found."""
     out.mkdir(parents=True, exist_ok=True)
+    if settings.containment is None:  # raises ContainmentError for strict without it
+        settings = replace(settings, containment=containment.choose(settings.sandbox))
     for name in BLAS_THREADS:  # for the workers: parallelism belongs to --jobs
         os.environ.setdefault(name, "1")
     pool = _Pool(submissions, out, settings, on_result)

@@ -22,6 +22,7 @@ from grader import (
 )
 from grader.rubric import RubricError, load_extra_checks
 from grader.rubric import load as load_rubric
+from grader.sandbox import containment
 from grader.settings import Limits, Settings
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference"
@@ -80,10 +81,14 @@ def main() -> None:
               help="Also write the checks as JUnit XML (for CI systems).")
 @click.option("--self-check", is_flag=True,
               help="Grade the bundled reference solution; it must score 100%.")
+@click.option("--sandbox", type=click.Choice(containment.MODES), default="auto",
+              show_default=True,
+              help="auto: the strongest containment this machine gives (the run says which); "
+                   "strict: refuse to grade without full containment; none: plain processes.")
 def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, force: bool,
         convention: str | None, rubric: Path | None, single: bool | None,
         fail_under: float | None, extra_checks: tuple[Path, ...], roster: Path | None,
-        junit_xml: Path | None, self_check: bool) -> None:
+        junit_xml: Path | None, self_check: bool, sandbox: str) -> None:
     """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
     layers.py), or a folder whose entries are submissions."""
     if self_check:
@@ -103,8 +108,14 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     if skipped:
         click.echo(f"skipped what is not a submission (a folder, .py or .zip): "
                    f"{', '.join(skipped)}", err=True)
+    try:
+        contained = containment.choose(sandbox)
+    except containment.ContainmentError as err:
+        raise click.UsageError(str(err)) from err
+    click.echo(contained.describe(), err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
-                        rubric_path=rubric, convention=convention, extra_checks=extra_checks)
+                        rubric_path=rubric, convention=convention, extra_checks=extra_checks,
+                        sandbox=sandbox, containment=contained)
     fingerprint = settings.fingerprint()
     todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
     if len(todo) < len(submissions):

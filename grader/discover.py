@@ -217,14 +217,16 @@ def _target(base: Path, file: Path) -> Target:
 
 def copy_target(target: Target, dest: Path) -> Target:
     """Copy the Python files the child may import (the target's root, .py files only, within
-    the search limits) into DEST, and return the same target rooted there."""
-    if target.module is None:
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(target.file, dest / target.file.name)
-        return Target(dest, dest / target.file.name, None, target.display)
-    for file in _python_files(target.root):
-        copy = dest / file.relative_to(target.root)
+    the search limits) into DEST, and return the same target rooted there. The copy is
+    readable by all, whatever the umask: as root, the child reads it as a uid of its own."""
+    files = [target.file] if target.module is None else _python_files(target.root)
+    root = target.file.parent if target.module is None else target.root
+    dest.mkdir(parents=True, exist_ok=True)
+    for file in files:
+        copy = dest / file.relative_to(root)
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, copy)
-    return Target(dest, dest / target.file.relative_to(target.root), target.module,
-                  target.display)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return Target(dest, dest / target.file.relative_to(root),
+                  target.module, target.display)

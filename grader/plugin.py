@@ -27,8 +27,8 @@ from pytest_jsonreport.serialize import make_report, make_summary
 
 from grader import discover, rubric
 from grader.convention import Convention
-from grader.forkserver import ForkServer
-from grader.sandbox import Sandbox
+from grader.sandbox.box import Sandbox
+from grader.sandbox.server import ForkServer
 from grader.settings import Settings
 from grader.student import Student
 from grader.verdict import Verdict
@@ -218,7 +218,7 @@ class GradingPlugin:
             self.current = None
         facts.update(file=target.display if target else None,
                      output=box.output.text() if box else "", problem=staged.problem,
-                     sealed=bool(box and box.sealed))
+                     sandbox=self.settings.containment.describe())
         tests = self.report.take()
         report = make_report(created=time.time(), duration=time.monotonic() - staged.started,
                              exitcode=0, root=str(CHECKS_DIR), environment={},
@@ -245,7 +245,7 @@ def run_session(submissions: Iterable[discover.Submission], settings: Settings,
 
     Only the grader's own checks are collected: the rootdir, ini file and conftest search are
     pinned to them, and no submission path is ever a pytest argument."""
-    with ForkServer() as server:
+    with ForkServer(settings.containment.level) as server:
         server.start()  # its numpy import overlaps pytest's start-up
         _run(GradingPlugin(submissions, settings, on_done, server))
 

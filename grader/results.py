@@ -54,6 +54,7 @@ class SubmissionResult:
     execution_time: float = 0.0
     settings: str = ""
     path: str = ""  # where the submission was graded from
+    sandbox: str = ""  # the containment it was graded in: "sandbox: ..."
 
     @property
     def score(self) -> float:
@@ -103,7 +104,8 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
     return SubmissionResult(facts["id"], status, checks, facts.get("file"), facts.get("problem"),
                             facts.get("output", ""), facts.get("content_hash", ""),
                             round(float(report.get("duration", 0.0)), 3),
-                            facts.get("settings", ""), facts.get("path", ""))
+                            facts.get("settings", ""), facts.get("path", ""),
+                            facts.get("sandbox", ""))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str) -> SubmissionResult:
@@ -148,7 +150,7 @@ def to_gradescope(result: SubmissionResult) -> dict:
             "extra_data": {"id": result.id, "status": result.status, "file": result.file,
                            "content_hash": result.content_hash, "grader": __version__,
                            "settings": result.settings, "path": result.path,
-                           "captured_output": result.output}}
+                           "sandbox": result.sandbox, "captured_output": result.output}}
 
 
 def from_gradescope(data: dict) -> SubmissionResult:
@@ -162,7 +164,7 @@ def from_gradescope(data: dict) -> SubmissionResult:
     return SubmissionResult(extra["id"], extra["status"], checks, extra.get("file"), None,
                             extra.get("captured_output", ""), extra.get("content_hash", ""),
                             data.get("execution_time", 0.0), extra.get("settings", ""),
-                            extra.get("path", ""))
+                            extra.get("path", ""), extra.get("sandbox", ""))
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from grader import __version__
+from grader.sandbox.containment import Containment
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Settings:
     rng_seed: int = 231
     convention: str | None = None  # None: the rubric's
     extra_checks: tuple[Path, ...] = ()  # an instructor's own check files or folders
+    sandbox: str = "auto"  # --sandbox: auto, strict or none
+    containment: Containment | None = None  # what the run has; None: found when it starts
 
     def fingerprint(self) -> str:
         """Changes whenever a result graded under these settings could differ."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from grader import misconceptions
 from grader.discover import Target
-from grader.sandbox import Died, Sandbox, decode_array, size
+from grader.sandbox.box import Died, Sandbox, decode_array, size
 
 SLACK_BYTES = 1 << 20
 K = TypeVar("K")
@@ -260,7 +260,7 @@ class Student:
         return Foreign(str(spec.get("type", "unknown value"))[:100])
 
     def _student_frames(self, result: dict) -> list[str]:
-        root = str(self.sandbox.target.root) + "/"
+        root = self.sandbox.child_root + "/"
         lines = []
         for frame in result.get("frames") or []:
             try:
@@ -291,7 +291,7 @@ class Student:
         syntax = result.get("syntax")
         if isinstance(syntax, list) and len(syntax) == 2 and syntax[1] is not None:
             where = self.target.display
-            root = str(self.sandbox.target.root)
+            root = self.sandbox.child_root
             if isinstance(syntax[0], str) and syntax[0].startswith(root + "/"):
                 where = syntax[0][len(root) + 1:]
             text = f"{type_name} in {where}, line {syntax[1]}: {message.split(' (', 1)[0]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 import zipfile
@@ -11,8 +12,8 @@ import pytest
 from conftest import REFERENCE, grade_folder, validate, write_submission
 
 from grader.discover import Target
-from grader.forkserver import ForkServer
-from grader.sandbox import Sandbox
+from grader.sandbox.box import Sandbox
+from grader.sandbox.server import ForkServer
 from grader.settings import Limits
 
 # A correct forward pass, and a backward pass, to build variants around.
@@ -147,13 +148,20 @@ def test_prints_are_captured_and_capped(tmp_path):
     assert len(result.output) < 10_000
 
 
-def test_the_childs_working_directory_is_a_fresh_temporary_folder(tmp_path):
+@pytest.mark.parametrize("sandbox", ["auto", "none"])
+def test_the_childs_working_directory_is_a_fresh_temporary_folder(tmp_path, sandbox):
     folder = tmp_path / "subs"
     folder.mkdir()
-    write_submission(folder, "where", _with_forward("", "import os\nprint(os.getcwd())"))
-    result = grade_folder(folder, tmp_path / "out")["where"]
-    cwd = result.output.strip()
-    assert "dropout-grader-run-" in cwd and not Path(cwd).exists()
+    write_submission(folder, "where", _with_forward("", "import os\nprint(os.getcwd(), "
+                                                        "os.listdir('.'), os.environ['HOME'])"))
+    result = grade_folder(folder, tmp_path / "out", sandbox=sandbox)["where"]
+    cwd, listed, home = result.output.split()
+    assert home == cwd
+    if result.sandbox.startswith("sandbox: NONE"):  # a folder made for it, removed after
+        assert "dropout-grader-run-" in cwd and not Path(cwd).exists()
+        assert listed == "['submission']"  # the copy it imports
+    else:  # its own empty tmpfs, in its minimal root (the copy is /submission)
+        assert sandbox == "auto" and cwd == "/tmp" and listed == "[]"
 
 
 def test_grading_leaves_no_folder_behind(tmp_path, monkeypatch):
@@ -169,8 +177,10 @@ def test_grading_leaves_no_folder_behind(tmp_path, monkeypatch):
         zf.writestr("layers.py", textwrap.dedent(REFERENCE))
     graded = grade_folder(folder, tmp_path / "out")
     assert graded["plain"].score == graded["zipped"].score == 100
-    # the one thing kept: the numpy-only import path the children share
-    assert [p.name.startswith("dropout-grader-numpy-") for p in temp.iterdir()] == [True]
+    # the one thing that may be kept: the numpy-only import path of children without a
+    # minimal root; the folders minimal roots were mounted on are gone too
+    assert [p.name for p in temp.iterdir()
+            if not p.name.startswith("dropout-grader-numpy-")] == []
 
 
 def test_values_that_are_not_arrays_are_described_not_trusted(tmp_path):
@@ -249,7 +259,7 @@ def test_closing_does_not_follow_a_process_that_escaped_the_kill(tmp_path):
     target = Target(root=tmp_path, file=write_submission(tmp_path, "escapes", escapes),
                     module=None, display="escapes.py")
     with ForkServer() as server:
-        server.namespaces = False
+        server.level = "none"
         with Sandbox(target, Limits(), server) as box:
             box.wait_loaded()
             assert box.functions["dropout_forward"]
@@ -265,3 +275,18 @@ def test_closing_does_not_follow_a_process_that_escaped_the_kill(tmp_path):
     while running() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not running()
+
+
+def test_a_strict_umask_does_not_hide_the_copy_from_the_child(tmp_path):
+    # As root, the child reads its copy of the submission as a uid of its own: the copy is
+    # made readable whatever the grader's umask.
+    folder = tmp_path / "subs"
+    (folder / "package" / "cs231n").mkdir(parents=True)
+    write_submission(folder, "plain", REFERENCE)
+    write_submission(folder / "package" / "cs231n", "layers", REFERENCE)
+    old = os.umask(0o077)
+    try:
+        graded = grade_folder(folder, tmp_path / "out")
+    finally:
+        os.umask(old)
+    assert graded["plain"].score == graded["package"].score == 100

@@ -1,15 +1,27 @@
-import subprocess
+import os
+import time
 
 import numpy as np
-
 
 SPAWNED = []
 
 
+def _sleep_forever():
+    try:
+        while True:
+            time.sleep(271.828)
+    finally:
+        os._exit(0)
+
+
 def dropout_forward(x, dropout_param):
     while len(SPAWNED) < 20:  # half of them in sessions of their own
-        SPAWNED.append(subprocess.Popen(["sleep", "271.828"],
-                                        start_new_session=len(SPAWNED) % 2 == 0))
+        pid = os.fork()
+        if pid == 0:
+            if len(SPAWNED) % 2 == 0:
+                os.setsid()
+            _sleep_forever()
+        SPAWNED.append(pid)
     p = dropout_param["p"]
     if "seed" in dropout_param:
         np.random.seed(dropout_param["seed"])

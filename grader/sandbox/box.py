@@ -1,11 +1,12 @@
-"""One submission's child process: start it with limits, talk to it, judge nothing, kill it.
+"""One submission's child process, seen from the grader: start it with limits, talk to it,
+judge nothing, kill it.
 
-The child is forked by the worker's :class:`~grader.forkserver.ForkServer` and runs
-:func:`grader.sandbox_child._main` in its own session (and, where possible, its own PID and
-mount namespaces, with every mount read-only but its working directory), with a fresh
-temporary working directory and a ``sys.path`` that holds only the standard library, numpy and
-a copy of the submission. It can reach neither ``grader`` nor ``reference``. What it sends
-back is validated here before anything is built from it.
+The child is cloned by the worker's :class:`~grader.sandbox.server.ForkServer` into the
+containment of its level (:mod:`grader.sandbox.jail`): where namespaces can be had, its own
+minimal root, where its copy of the submission is ``/submission`` and its working directory
+a small ``/tmp`` of its own. Its ``sys.path`` holds only the standard library, numpy and that
+copy: it can reach neither ``grader`` nor ``reference``. What it sends back is validated here
+before anything is built from it.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader import sandbox_child
 from grader.discover import Target, copy_target
-from grader.forkserver import ForkServer, ServerGone, numpy_path
+from grader.sandbox import wire
+from grader.sandbox.jail import SUBMISSION, WORKDIR
+from grader.sandbox.server import ForkServer, ServerGone
 from grader.settings import Limits
 
 # Array dtypes accepted from the child; anything else arrives as a description.
@@ -90,6 +92,7 @@ class Sandbox:
     def __init__(self, target: Target, limits: Limits, server: ForkServer,
                  rng_seed: int = 231, remove: Callable[[str], object] | None = None):
         self.target = target
+        self.child_root = str(target.root)  # the submission's folder as the child sees it
         self.remove = remove or _remove_now  # how its working directory goes when it closes
         self.limits = limits
         self.server = server
@@ -98,7 +101,6 @@ class Sandbox:
         self.dead: Died | None = None
         self.functions: dict[str, bool] = {}
         self.load_failure: dict | None = None
-        self.sealed = False  # the child could write only its working directory
         self._pid: int | None = None
         self._killed = False
         self._loaded = False
@@ -115,6 +117,12 @@ class Sandbox:
         that went. Failures are kept in ``dead``, never raised."""
         self._workdir = tempfile.mkdtemp(prefix="dropout-grader-run-")
         self.target = copy_target(self.target, Path(self._workdir) / "submission")
+        inside = self.target  # the same target, as the child sees it
+        if self.server.level != "none":
+            root = Path(SUBMISSION)
+            inside = Target(root, root / self.target.file.relative_to(self.target.root),
+                            self.target.module, self.target.display)
+        self.child_root = str(inside.root)
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
         self._out_r, out_w = os.pipe()
@@ -122,8 +130,9 @@ class Sandbox:
             with contextlib.suppress(OSError):
                 fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
         try:
+            home = self._workdir if self.server.level == "none" else WORKDIR
             self._pid = self.server.spawn(self._workdir, [req_r, resp_w, out_w],
-                                          {"HOME": self._workdir})
+                                          {"HOME": home})
         except ServerGone as err:
             self.dead = Died(f"the sandbox could not be started ({err})", "error")
             return
@@ -133,10 +142,9 @@ class Sandbox:
         setup = {
             "rlimits": {"RLIMIT_AS": self.limits.memory, "RLIMIT_FSIZE": self.limits.file_size,
                         "RLIMIT_CPU": self.limits.cpu_seconds, "RLIMIT_CORE": 0},
-            "numpy_path": [numpy_path()], "rng_seed": self.rng_seed, "dtypes": list(DTYPES),
-            "root": str(self.target.root), "package": self.target.module is not None,
-            "module": self.target.module, "file": str(self.target.file),
-            "functions": list(FUNCTIONS), "seal": self.server.namespaces}
+            "rng_seed": self.rng_seed, "dtypes": list(DTYPES),
+            "root": str(inside.root), "package": inside.module is not None,
+            "module": inside.module, "file": str(inside.file), "functions": list(FUNCTIONS)}
         try:
             self._send(setup, [], self._import)
         except Died as died:
@@ -160,9 +168,12 @@ class Sandbox:
         except Died as died:
             self.dead = died
             return
-        if reply.get("kind") == "loaded":
+        if reply.get("kind") == "unconfined":
+            self.dead = Died(f"the sandbox could not be set up ({str(reply.get('message'))[:500]})"
+                             "; the submission was not run", "error")
+            self._kill()
+        elif reply.get("kind") == "loaded":
             self.functions = {str(k): v is True for k, v in reply["functions"].items()}
-            self.sealed = reply.get("sealed") is True
         else:
             self.load_failure = reply
             self._kill()
@@ -229,6 +240,7 @@ class Sandbox:
         self._signal_group()
         self._killed = True
         self.server.forget(self._pid)
+        self.server.sweep(self._pid)
 
     def _signal_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -244,6 +256,7 @@ class Sandbox:
             self._signal_group()
             code = self.server.exit_code(self._pid)
         self._killed = True
+        self.server.sweep(self._pid)
         return code
 
     def _fail(self, message: str, status: str) -> None:
@@ -275,7 +288,7 @@ class Sandbox:
                 self._timed_out(what)
 
         try:
-            sandbox_child.write_all(self._req_w, sandbox_child.pack(header, blobs), wait)
+            wire.write_all(self._req_w, wire.pack(header, blobs), wait)
         except BrokenPipeError:
             self._gone(what)
 
@@ -292,8 +305,8 @@ class Sandbox:
 
     def _receive(self, what: str, max_bytes: int) -> tuple[dict, list[memoryview]]:
         deadline = time.monotonic() + self.limits.timeout
-        text_len, blob_len = sandbox_child.HEADER.unpack(
-            self._read_exact(sandbox_child.HEADER.size, deadline, what))
+        text_len, blob_len = wire.HEADER.unpack(
+            self._read_exact(wire.HEADER.size, deadline, what))
         if text_len > MAX_HEADER or blob_len > max_bytes:
             self._fail(f"{what}: the process tried to send {blob_len:,} bytes, "
                        f"more than the {max_bytes:,} allowed", "error")
@@ -304,7 +317,7 @@ class Sandbox:
             self._malformed(what)
         if sum(sizes) != blob_len or min(sizes, default=0) < 0:
             self._malformed(what)
-        return header, sandbox_child.split(self._read_exact(blob_len, deadline, what), sizes)
+        return header, wire.split(self._read_exact(blob_len, deadline, what), sizes)
 
     def _timed_out(self, what: str) -> None:
         self._fail(f"{what} did not return within {self.limits.timeout:g} s", "timeout")

@@ -1,11 +1,13 @@
-"""The fork server of one grading worker: a small process that has imported numpy and nothing
-of the grader's, and forks a fresh child for each submission, so that no submission pays for
-starting Python and importing numpy (see :func:`grader.sandbox_child.serve`)."""
+"""The fork server of one grading worker, seen from the worker: a small process that has
+imported numpy and nothing of the grader's, and clones a fresh child for each submission, so
+that no submission pays for starting Python and importing numpy (its side is
+:func:`child.serve`, in ``child.py`` beside this file)."""
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -16,19 +18,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-from grader import sandbox_child
-
-CHILD_SOURCE = Path(sandbox_child.__file__).read_text()
+HERE = Path(__file__).resolve().parent
+# The fork server loads child.py, jail.py and wire.py as top-level modules, then forgets where
+# they came from: its children's sys.path holds no folder of the grader's.
+BOOT = ("import sys\nsys.path.insert(0, {here!r})\nimport child\ndel sys.path[0]\n"
+        "child.serve(int(sys.argv[1]), *sys.argv[2:])")
 CHILD_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def site_packages() -> str:
+    """The folder numpy is installed in (found without importing it)."""
+    return str(Path(importlib.util.find_spec("numpy").origin).resolve().parent.parent)
+
+
 def numpy_path() -> str:
-    """A folder holding numpy alone (symlinks), so the child can import numpy and nothing else
-    that is installed beside it (the grader, pytest, the reference)."""
-    site = Path(np.__file__).resolve().parent.parent
+    """A folder holding numpy alone (symlinks), so that a child without a minimal root of its
+    own imports numpy and nothing else installed beside it (the grader, pytest)."""
+    site = Path(site_packages())
     tag = hashlib.sha256(str(site).encode()).hexdigest()[:12]
     shim = Path(tempfile.gettempdir()) / f"dropout-grader-numpy-{os.getuid()}-{tag}"
     if not (shim / "numpy").exists():
@@ -44,31 +51,21 @@ def numpy_path() -> str:
 
 
 class ServerGone(Exception):
-    """The fork server is not answering."""
-
-
-@functools.cache
-def namespaces_available() -> bool:
-    """True where a child can get its own PID and mount namespaces (root, in practice)."""
-    if shutil.which("unshare") is None:
-        return False
-    try:
-        done = subprocess.run(["unshare", "--pid", "--fork", "--mount", "true"],
-                              capture_output=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+    """The fork server is not answering, or could not do what it was asked."""
 
 
 class ForkServer:
-    """Start children for submissions; learn how each one ended."""
+    """Start children for submissions, with the containment LEVEL (see :mod:`jail`); learn
+    how each one ended."""
 
-    def __init__(self) -> None:
-        self.namespaces = namespaces_available()
+    def __init__(self, level: str = "none") -> None:
+        self.level = level
+        self._root: str | None = None  # the empty folder its minimal root is mounted on
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._ended: dict[int, int] = {}
         self._forgotten: set[int] = set()
+        self._ready = False
 
     def __enter__(self) -> ForkServer:
         return self
@@ -80,17 +77,26 @@ class ForkServer:
         """Fork a child that runs in WORKDIR with the pipes FDS (request, response, output);
         return the pid of its process group."""
         self.start()
-        request = {"workdir": workdir, "env": {**CHILD_ENV, **env},
-                   "namespaces": self.namespaces}
+        request = {"workdir": workdir, "env": {**CHILD_ENV, **env}}
         try:
             socket.send_fds(self._sock, [json.dumps(request).encode()], fds)
             while True:
                 message = self._next(timeout=30)
                 if "started" in message:
                     return int(message["started"])
-        except (OSError, ValueError) as err:
-            self.close()
+                if "failed" in message:  # its set-up, or this child's clone
+                    raise ServerGone(str(message["failed"]))
+        except (OSError, ValueError, ServerGone) as err:
+            if not self._ready or not isinstance(err, ServerGone):
+                self.close()
             raise ServerGone(str(err)) from err
+
+    def sweep(self, pid: int) -> None:
+        """PID is done: where no PID namespace ends its processes with it, have the server
+        kill whatever it left behind (it is their subreaper)."""
+        if self.level == "none" and self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.send(json.dumps({"sweep": pid}).encode())
 
     def exit_code(self, pid: int, timeout: float = 5.0) -> int | None:
         """How PID ended: its exit code, or minus the signal that killed it; None if unknown."""
@@ -115,9 +121,16 @@ class ForkServer:
             self._sock.close()
             self._sock = None
         if self._proc is not None:
+            if self.level == "none":  # let it sweep what its children left (it is told by EOF)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(timeout=2)
             self._proc.kill()
             self._proc.wait()
             self._proc = None
+        if self._root is not None:
+            with contextlib.suppress(OSError):
+                os.rmdir(self._root)  # mounted on in the server's namespace only: empty here
+            self._root = None
 
     def start(self) -> None:
         """Start the server process unless it is running (it imports numpy meanwhile)."""
@@ -126,10 +139,15 @@ class ForkServer:
 
     def _start(self) -> None:
         self.close()
+        self._ready = False
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        contained = self.level != "none"
+        if contained:
+            self._root = tempfile.mkdtemp(prefix="dropout-grader-root-")
         self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-u", "-c", CHILD_SOURCE, str(theirs.fileno()),
-             numpy_path()],
+            [sys.executable, "-I", "-S", "-u", "-c", BOOT.format(here=str(HERE)),
+             str(theirs.fileno()), site_packages() if contained else numpy_path(), self.level,
+             self._root or ""],
             pass_fds=(theirs.fileno(),), env=CHILD_ENV, cwd="/", stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
@@ -142,6 +160,7 @@ class ForkServer:
         if not data:
             raise OSError("the fork server closed its socket")
         message = json.loads(data)
+        self._ready = self._ready or "ready" in message
         if "exited" in message:
             pid = int(message["exited"])
             if pid in self._forgotten:

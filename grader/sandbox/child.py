@@ -1,84 +1,43 @@
 """The programs that run outside the grader: the fork server and each submission's child.
 
-The grader never imports student code. Each grading worker starts one fork server,
-``python -I -S -u -c <this file's source> serve ...``, which imports numpy once and nothing of
-the grader's, then forks a fresh child per submission: in its own session, with its own PID and
-mount namespaces where the machine allows, a fresh working directory, and limits. The child
-imports the student's module and answers requests over two pipes. Everything it sends back is
-plain data: JSON headers and raw array bytes.
-
-The grader imports this module too, for the frame format (``pack`` / ``HEADER``), so the
-two sides cannot drift apart. Only the standard library is imported at module level.
-
-Wire format, both directions: a frame is ``HEADER`` (JSON length, total blob length),
-the JSON header, then the blobs back to back. Arrays travel as
-``{"kind": "array", "dtype": "<f8", "shape": [..], "blob": i}``; any other value as
-``{"kind": "object", "type": "<type name>"}`` (plus ``"handle"`` when it is kept here).
+The grader never imports student code. Each grading worker starts one fork server (see
+:class:`grader.sandbox.server.ForkServer`), which takes the containment it was asked for
+(:mod:`jail`), imports numpy once and nothing of the grader's, then clones a fresh child per
+submission. The child confines itself, imports the student's module and answers requests
+over two pipes. Everything it sends back is plain data: JSON headers and raw array bytes
+(:mod:`wire`). Standard library only: this file and its two siblings are imported as
+top-level modules by the fork server, where ``grader`` is not importable.
 """
 
 import json
-import struct
 
-HEADER = struct.Struct(">II")
-COALESCE = 1 << 18
-
-
-def pack(header: dict, blobs: list) -> list:
-    """One frame, as the buffers to write in order: HEADER and the JSON header (blob sizes
-    added under "blobs"), then the blobs themselves, not copied."""
-    sizes = [memoryview(b).nbytes for b in blobs]
-    text = json.dumps(dict(header, blobs=sizes), separators=(",", ":")).encode()
-    head = HEADER.pack(len(text), sum(sizes)) + text
-    if sum(sizes) < COALESCE:  # many small blobs: one write beats one per blob
-        return [b"".join([head, *blobs])]
-    return [head, *blobs]
+import jail
+from wire import HEADER, pack, split, write_all
 
 
-def split(data: bytearray, sizes: list) -> list:
-    """The blobs of a frame, as views into the one buffer they were read into."""
-    view, blobs, start = memoryview(data), [], 0
-    for size in sizes:
-        blobs.append(view[start : start + size])
-        start += size
-    return blobs
-
-
-def write_all(fd: int, parts: list, wait=None) -> None:
-    """Write every buffer of PARTS to FD; WAIT() is called before each write (it may raise)."""
-    import os
-
-    for part in parts:
-        view = memoryview(part)
-        view = view.cast("B") if view.nbytes else b""
-        while view:
-            if wait is not None:
-                wait()
-            view = view[os.write(fd, view[: 1 << 20]) :]
-
-
-CLONE_NEWNS, CLONE_NEWPID = 0x00020000, 0x20000000
-SYS_CLONE = {"x86_64": 56, "aarch64": 220}  # clone(flags, stack, ...): the same on both
-MS_REC, MS_PRIVATE = 16384, 1 << 18
-PR_SET_PDEATHSIG = 1
-
-
-def serve(control_fd: int, numpy_dir: str) -> None:
-    """The fork server. Each request on the control socket (a SOCK_SEQPACKET message carrying
-    the child's request, response and output pipes) starts one child; the server answers
-    {"started": pid} and, when that process ends, {"exited": pid, "code": code}."""
-    import ctypes
-    import ctypes.util
+def serve(control_fd: int, numpy_dir: str, level: str, root: str) -> None:
+    """The fork server. It first answers {"ready": facts} or {"failed": why}. Each request
+    on the control socket (a SOCK_SEQPACKET message carrying the child's request, response
+    and output pipes) starts one child; the server answers {"started": pid} (or {"failed":
+    why}) and, when that process ends, {"exited": pid, "code": code}. {"sweep": pid} kills
+    what the finished child PID left behind, where there are no namespaces to do it."""
     import os
     import select
     import signal
     import socket
     import sys
 
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the server dies with its grading worker
-    api = ctypes.pythonapi
-    syscall = ctypes.PyDLL(None).syscall  # called holding the GIL, as os.fork forks
-    syscall.restype = ctypes.c_long
+    sock = socket.socket(fileno=control_fd)
+
+    def tell(message):
+        sock.sendall(json.dumps(message).encode())
+
+    try:
+        jail.enter_server(level)  # before numpy: a user namespace needs a single thread
+    except OSError as err:
+        tell({"failed": f"{level} containment is not available here ({err})"})
+        os._exit(0)
+    jail.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)  # the server dies with its worker
     sys.path.insert(0, numpy_dir)
     # Imported once here and inherited by every child: what each child would import anyway.
     import importlib.util  # noqa: F401
@@ -88,34 +47,22 @@ def serve(control_fd: int, numpy_dir: str) -> None:
     import numpy
 
     numpy.random.seed(0)  # numpy.random loads lazily and costs more than a fork: load it here
+    try:
+        if level != "none":
+            jail.build_root(root, numpy_dir)
+    except OSError as err:
+        tell({"failed": f"the minimal root could not be built ({err})"})
+        os._exit(0)
     import gc
 
     gc.freeze()  # a child's collections then skip (and do not copy) the server's objects
-
-    sock = socket.socket(fileno=control_fd)
+    tell({"ready": True})
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    host_ns = os.readlink("/proc/self/ns/mnt")
-
-    def tell(message):
-        sock.sendall(json.dumps(message).encode())
-
-    def fork(namespaces):
-        """os.fork(); with NAMESPACES, the child is born in new PID and mount namespaces
-        (PID 1 of its own), by clone(2) done as os.fork does it. Falls back to os.fork()."""
-        number = SYS_CLONE.get(os.uname().machine)
-        if not namespaces or number is None:
-            return os.fork()
-        api.PyOS_BeforeFork()
-        pid = syscall(number, CLONE_NEWNS | CLONE_NEWPID | signal.SIGCHLD, 0, 0, 0, 0)
-        if pid == 0:
-            api.PyOS_AfterFork_Child()
-            return 0
-        api.PyOS_AfterFork_Parent()
-        return pid if pid > 0 else os.fork()
+    live = set()  # the children started and not yet ended or swept
 
     while True:
         readable, _, _ = select.select([sock, wake_r], [], [])
@@ -132,75 +79,67 @@ def serve(control_fd: int, numpy_dir: str) -> None:
                     break
                 if pid == 0:
                     break
-                tell({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
-        if sock in readable:
-            message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
-            if not message:
-                os._exit(0)
-            request = json.loads(message)
-            pid = fork(request["namespaces"])
-            if pid == 0:
-                try:
-                    sock.close()
-                    for fd in (wake_r, wake_w):
-                        os.close(fd)
-                    signal.set_wakeup_fd(-1)
-                    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                    _start_child(request, fds, libc, host_ns)
-                finally:
-                    os._exit(70)
+                if pid in live:
+                    live.discard(pid)
+                    tell({"exited": pid, "code": os.waitstatus_to_exitcode(status)})
+        if sock not in readable:
+            continue
+        message, fds, _, _ = socket.recv_fds(sock, 1 << 16, 4)
+        if not message:  # the worker is done: nothing of its children may stay
+            if level == "none":  # elsewhere they die with their PID namespace and with us
+                jail.sweep(set())
+            os._exit(0)
+        request = json.loads(message)
+        if "sweep" in request:
+            live.discard(request["sweep"])
+            jail.sweep(live)
+            continue
+        try:
+            pid = jail.clone(level)
+        except OSError as err:
             for fd in fds:
                 os.close(fd)
-            tell({"started": pid})
+            tell({"failed": f"no child could be started ({err})"})
+            continue
+        if pid == 0:
+            try:
+                sock.close()
+                for fd in (wake_r, wake_w):
+                    os.close(fd)
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _start_child(request, fds, level, root)
+            finally:
+                os._exit(70)
+        live.add(pid)
+        for fd in fds:
+            os.close(fd)
+        tell({"started": pid})
 
 
-def _start_child(request: dict, fds: list, libc, host_ns: str) -> None:
-    """In the new process (PID 1 of its own PID namespace where the machine allows): a session
-    of its own, mounts that no longer propagate to the host's, then the submission."""
+def _start_child(request: dict, fds: list, level: str, root: str) -> None:
+    """In the new process: a session of its own, confined (PID 1 of its own namespaces where
+    the level has them), then the submission."""
     import os
-    import signal
 
     os.setsid()
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.readlink("/proc/self/ns/mnt") != host_ns:
-        if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
-            os._exit(72)
     req_r, resp_w, out_w = fds
-    os.chdir(request["workdir"])
+    try:
+        cap, unconfined = jail.confine(level, root, request["workdir"]), None
+    except OSError as err:
+        cap, unconfined = None, str(err)
+    if level == "none":
+        os.chdir(request["workdir"])
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.dup2(out_w, 1)
     os.dup2(out_w, 2)
     os.environ.clear()
     os.environ.update(request["env"])
-    _main(req_r, resp_w, host_ns, libc)
+    _main(req_r, resp_w, unconfined, cap)
     os._exit(0)
 
 
-def seal_filesystem(writable: str, libc) -> bool:
-    """In a private mount namespace (made by the grader with unshare), make every mount
-    read-only except WRITABLE. Only per-mount flags change (MS_BIND | MS_REMOUNT): the
-    grader's own view of the filesystem is untouched. False if it could not be done."""
-    ms_rdonly, ms_nosuid, ms_nodev, ms_noexec, ms_remount, ms_bind = 1, 2, 4, 8, 32, 4096
-    target = writable.encode()
-    if libc.mount(target, target, None, ms_bind, None) != 0:
-        return False
-    with open("/proc/self/mountinfo") as f:
-        mounts = [line.split() for line in f]
-    sealed_root = False
-    for fields in mounts:
-        point = fields[4].encode().decode("unicode_escape").encode("latin-1")
-        if point == target:
-            continue
-        options = fields[5].split(",")
-        flags = ms_remount | ms_bind | ms_rdonly
-        flags |= (ms_nosuid if "nosuid" in options else 0) | (ms_nodev if "nodev" in options else 0)
-        flags |= ms_noexec if "noexec" in options else 0
-        ok = libc.mount(None, point, None, flags, None) == 0
-        sealed_root = sealed_root or (ok and point == b"/")
-    return sealed_root
-
-
-def _main(request_fd: int, response_fd: int, host_ns: str, libc) -> None:
+def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | None) -> None:
     import builtins
     import os
     import resource
@@ -227,16 +166,15 @@ def _main(request_fd: int, response_fd: int, host_ns: str, libc) -> None:
     # Student code may replace builtins; this program keeps the real ones.
     isinstance_, type_ = builtins.isinstance, builtins.type
     setup, _ = receive()
-    # Sealing changes mounts: only ever in a mount namespace that is not the grader's.
-    own_ns = os.readlink("/proc/self/ns/mnt") != host_ns
-    sealed = setup["seal"] and own_ns and seal_filesystem(os.getcwd(), libc)
+    if unconfined is not None:  # never run the submission with less than was announced
+        send({"kind": "unconfined", "message": unconfined})
+        os._exit(0)
     for name, value in setup["rlimits"].items():
         try:
             resource.setrlimit(getattr(resource, name), (value, value))
         except (ValueError, OSError):
             pass
     sys.dont_write_bytecode = True  # never write __pycache__ into a submission
-    sys.path[:0] = setup["numpy_path"]
     import numpy as np
 
     np.random.seed(setup["rng_seed"])
@@ -316,7 +254,7 @@ def _main(request_fd: int, response_fd: int, host_ns: str, libc) -> None:
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         functions = {name: callable(getattr(module, name, None)) for name in setup["functions"]}
-        send({"kind": "loaded", "functions": functions, "sealed": sealed})
+        send({"kind": "loaded", "functions": functions, "nproc": cap})
     except BaseException as exc:  # the student's import: anything can happen, report it
         send(failure(exc, exc.__traceback__))
         os._exit(0)
@@ -384,8 +322,3 @@ def _main(request_fd: int, response_fd: int, host_ns: str, libc) -> None:
                  out_blobs)
         else:
             send({"kind": "results", "results": results}, out_blobs)
-
-if __name__ == "__main__":
-    import sys as _sys
-
-    serve(int(_sys.argv[1]), _sys.argv[2])

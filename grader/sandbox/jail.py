@@ -1,0 +1,330 @@
+"""Containment, done inside the fork server and each child: namespaces, the minimal root, the
+drop of privileges, and, where no namespace can be had, the sweep of what a child left behind.
+Standard library only: the fork server imports this file as a top-level module.
+
+The levels, chosen by the grader (:mod:`grader.sandbox.containment`):
+
+- ``root`` (the grader runs as root): the fork server takes mount and network namespaces of
+  its own and builds the minimal root; each child is cloned into new PID, mount, IPC and UTS
+  namespaces, pivots into the minimal root, and becomes a uid of its own (``UID_BASE`` plus
+  its pid), capped by RLIMIT_NPROC.
+- ``user`` (an ordinary user, with user namespaces): the same, the fork server in a user
+  namespace where the grader's uid maps to itself; each child ends in a nested user namespace
+  of its own (RLIMIT_NPROC counts there only its own processes) with no capabilities.
+- ``none``: plain processes. The fork server is a child subreaper and kills whatever a finished
+  child left behind (:func:`sweep`).
+
+The minimal root is a small tmpfs holding read-only bind mounts at their usual paths: the
+standard library (its site-packages hidden under an empty tmpfs), numpy, the shared libraries,
+``/dev/null``, ``zero``, ``urandom`` and ``random``; each child adds its own ``/proc``, its
+submission at ``/submission`` (read-only) and a ``/tmp`` of ``TMP_SIZE`` bytes, its working
+directory. Same paths as outside, so the modules the fork server loaded before keep working.
+"""
+
+import ctypes
+import glob
+import os
+import signal
+import sysconfig
+
+LEVELS = ("root", "user", "none")
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+CHILD_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+KEPT_FLAGS = MS_NOEXEC | 1024 | 2048 | 4096  # and noatime, nodiratime, relatime: as found
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
+SYSCALLS = {"x86_64": {"clone": 56, "pivot_root": 155},
+            "aarch64": {"clone": 220, "pivot_root": 41}}
+CAPABILITY_VERSION_3 = 0x20080522
+UID_BASE = 1_000_000_000
+NPROC = 64
+TMP_SIZE = 64 << 20
+SUBMISSION, WORKDIR = "/submission", "/tmp"
+LIBRARY_DIRS = ("/lib", "/lib32", "/lib64", "/usr/lib", "/usr/lib32", "/usr/lib64")
+FILES = ("/etc/ld.so.cache",)
+DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
+HIDDEN = ("site-packages", "dist-packages", "python3*/site-packages", "python3*/dist-packages")
+
+
+class Unavailable(OSError):
+    """A step of the containment could not be taken here."""
+
+
+def libc():
+    """The C library, or None where ctypes cannot load it."""
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+LIBC = libc()
+
+
+def _call(name, *args):
+    function = getattr(LIBC, name, None)
+    if function is None:
+        raise Unavailable(f"{name}() is not available on this system")
+    if function(*args) != 0:
+        errno = ctypes.get_errno()
+        raise Unavailable(errno, f"{name}: {os.strerror(errno)}")
+
+
+def _syscall(name, *args):
+    number = SYSCALLS.get(os.uname().machine, {}).get(name)
+    if number is None or LIBC is None:
+        raise Unavailable(f"{name} is not known on {os.uname().machine}")
+    syscall = ctypes.PyDLL(None, use_errno=True).syscall  # holding the GIL, as os.fork forks
+    syscall.restype = ctypes.c_long
+    result = syscall(number, *args)
+    if result < 0:
+        errno = ctypes.get_errno()
+        raise Unavailable(errno, f"{name}: {os.strerror(errno)}")
+    return result
+
+
+def prctl(option, value):
+    """prctl(2), where there is one; True if it took."""
+    try:
+        _call("prctl", option, value, 0, 0, 0)
+    except Unavailable:
+        return False
+    return True
+
+
+def _mount(source, target, fstype, flags, data=None):
+    enc = [None if s is None else s.encode() for s in (source, target, fstype, data)]
+    _call("mount", enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3])
+
+
+def _read_only(target, source):
+    """Remount the bind at TARGET read-only, keeping the flags of SOURCE's file system that a
+    user namespace may not drop."""
+    kept = os.statvfs(source).f_flag & KEPT_FLAGS
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | kept)
+
+
+def _map_ids(uid, gid):
+    """In a new user namespace: UID and GID map to themselves (the only mapping an ordinary
+    user may write for itself)."""
+    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                       ("gid_map", f"{gid} {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+
+
+def nproc_per_namespace():
+    """Linux counts RLIMIT_NPROC per user namespace since 5.14; before, across the user."""
+    try:
+        major, minor = (int(n) for n in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 14)
+
+
+# -- the fork server -------------------------------------------------------------------------
+
+def enter_server(level):
+    """Take the fork server's namespaces (before any thread starts: a user namespace needs a
+    single thread). Raises Unavailable."""
+    if level == "none":
+        prctl(PR_SET_CHILD_SUBREAPER, 1)
+        return
+    uid, gid = os.getuid(), os.getgid()
+    _call("unshare", CLONE_NEWNS | CLONE_NEWNET | (CLONE_NEWUSER if level == "user" else 0))
+    if level == "user":
+        _map_ids(uid, gid)
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing propagates back to the host
+
+
+def _nearest(path, entries):
+    """The entry of ENTRIES that is PATH's nearest ancestor, or None."""
+    parent = os.path.dirname(path)
+    while parent != path:
+        if parent in entries:
+            return entries[parent]
+        path, parent = parent, os.path.dirname(parent)
+    return None
+
+
+def plan(numpy_dir):
+    """What the minimal root holds: {path: "bind" | "hide" | "link" | "device"}, where a
+    path's parents come before it."""
+    binds = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+    for name in ("numpy", "numpy.libs"):
+        if os.path.isdir(os.path.join(numpy_dir, name)):
+            binds.add(os.path.realpath(os.path.join(numpy_dir, name)))
+    entries = {}
+    for path in LIBRARY_DIRS:
+        if os.path.islink(path):
+            entries[path] = "link"
+        elif os.path.isdir(path):
+            binds.add(path)
+    with open("/proc/self/maps") as maps:  # where the libraries loaded so far live
+        for line in maps:
+            fields = line.split(maxsplit=5)
+            if len(fields) == 6 and fields[5].startswith("/") and ".so" in fields[5]:
+                binds.add(os.path.dirname(fields[5].strip()))
+    binds = {os.path.realpath(p) for p in binds if os.path.isdir(p)}
+    for path in binds:
+        for pattern in HIDDEN:
+            for hidden in glob.glob(os.path.join(path, pattern)):
+                if os.path.isdir(hidden) and os.path.realpath(hidden) not in binds:
+                    entries[hidden] = "hide"
+    entries.update((p, "bind") for p in binds)
+    entries.update((p, "bind") for p in FILES if os.path.isfile(p))
+    entries.update((p, "device") for p in DEVICES if os.path.exists(p))
+    ordered = {}
+    for path in sorted(entries, key=lambda p: (p.count("/"), p)):
+        kind = entries[path]
+        if kind != "bind" or _nearest(path, ordered) != "bind":  # else: already in view
+            ordered[path] = kind
+    return ordered
+
+
+def build_root(jail, numpy_dir):
+    """Build the minimal root on JAIL, in the fork server's own mount namespace."""
+    _mount("tmpfs", jail, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for name in ("tmp", "proc", "dev", SUBMISSION.strip("/")):
+        os.makedirs(os.path.join(jail, name), exist_ok=True)
+    hidden = []
+    for path, kind in plan(numpy_dir).items():
+        target = jail + path
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if kind == "link":
+            os.symlink(os.readlink(path), target)
+            continue
+        if os.path.isdir(path):
+            os.makedirs(target, exist_ok=True)
+        elif not os.path.exists(target):
+            open(target, "w").close()
+        if kind == "hide":
+            _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+            hidden.append(target)
+            continue
+        _mount(path, target, None, MS_BIND)
+        if kind == "bind":
+            _read_only(target, path)
+    for target in [*hidden, jail]:
+        _mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+# -- each child ------------------------------------------------------------------------------
+
+def clone(level):
+    """Fork; in a contained LEVEL, into new PID, mount, IPC and UTS namespaces (PID 1 of its
+    own), by clone(2) done as os.fork does it. Raises Unavailable rather than fork without."""
+    if level == "none":
+        return os.fork()
+    api = ctypes.pythonapi
+    api.PyOS_BeforeFork()
+    try:
+        pid = _syscall("clone", CHILD_NAMESPACES | signal.SIGCHLD, 0, 0, 0, 0)
+    except Unavailable:
+        api.PyOS_AfterFork_Parent()
+        raise
+    if pid == 0:
+        api.PyOS_AfterFork_Child()
+    else:
+        api.PyOS_AfterFork_Parent()
+    return pid
+
+
+def confine(level, jail, workdir):
+    """In a new child, before any student code: pivot into the minimal root with its own
+    /proc, /tmp and submission, then give up every privilege. Returns the process cap (None
+    when there is none). Raises Unavailable: the child must then not run the submission."""
+    if level == "none":
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        return None
+    uid, gid = os.getuid(), os.getgid()
+    if level == "root":  # a uid of its own: RLIMIT_NPROC then counts its processes alone
+        uid = gid = UID_BASE + int(os.readlink("/proc/self"))  # its pid outside
+    _mount("tmpfs", jail + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={TMP_SIZE},mode=700,uid={uid},gid={gid}")
+    source = os.path.join(workdir, "submission")
+    _mount(source, jail + SUBMISSION, None, MS_BIND)
+    _read_only(jail + SUBMISSION, source)
+    _mount("proc", jail + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    os.chdir(jail)
+    _syscall("pivot_root", b".", b".")  # the old root now lies over the new one: drop it
+    _call("umount2", b".", MNT_DETACH)
+    os.chdir(WORKDIR)
+    if level == "root":
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)  # from root to another uid: every capability goes
+    else:
+        _call("unshare", CLONE_NEWUSER)  # its own: mounts locked, its processes counted alone
+        _map_ids(uid, gid)
+        _drop_capabilities()
+    # after the change of credentials, which clears it: it dies with the fork server
+    if not (prctl(PR_SET_PDEATHSIG, signal.SIGKILL) and prctl(PR_SET_NO_NEW_PRIVS, 1)):
+        raise Unavailable("prctl(PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS) failed")
+    if level == "root" or nproc_per_namespace():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
+        return NPROC
+    return None
+
+
+def _drop_capabilities():
+    class Header(ctypes.Structure):
+        _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+    class Data(ctypes.Structure):
+        _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32))
+
+    _call("capset", ctypes.byref(Header(CAPABILITY_VERSION_3, 0)), ctypes.byref((Data * 2)()))
+
+
+# -- where there are no namespaces -----------------------------------------------------------
+
+def _children(pid):
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(n) for n in f.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def sweep(keep):
+    """Kill every descendant of this process (a subreaper: orphans, ``setsid`` daemons
+    included, come back to it) that is not one of KEEP or under one: each is stopped as it is
+    found, so that none can fork away, then killed; repeated until none is left."""
+    for _ in range(64):
+        found = [pid for pid in _children(os.getpid()) if pid not in keep]
+        if not found:
+            return
+        stopped = []
+        while found:
+            pid = found.pop()
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                continue
+            stopped.append(pid)
+            found += _children(pid)
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        for pid in _children(os.getpid()):
+            if pid not in keep:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
