@@ -22,7 +22,7 @@ import as_user
 import numpy
 import pytest
 from conftest import REFERENCE, ROOT, SUBMISSIONS, grade_folder, processes, validate
-from hostile_probes import daemon, probe
+from hostile_sources import sources
 
 from grader import results
 from grader.sandbox import containment
@@ -56,6 +56,17 @@ class Batch:
     guesses: list
     connections: int  # what reached the test's listener on 127.0.0.1
     finished: float
+
+
+def _write_attacks(folder: Path, out: Path, port: int = 0, secret: Path = Path("/"),
+                   names: tuple[str, ...] | None = None) -> None:
+    """The correct solutions with an attack (tests/hostile_sources.py) into FOLDER."""
+    targets = [str(out / "good_file" / "results.json"), str(out / "grades.csv")]
+    built = sources(REFERENCE, port, str(secret), str(ROOT / "reference" / "layers.py"),
+                    targets, DAEMON_SECONDS)
+    for name, source in built.items():
+        if names is None or name in names:
+            (folder / f"{name}.py").write_text(source)
 
 
 def _grade(mode: str, folder: Path, out: Path, home: Path) -> None:
@@ -100,10 +111,7 @@ def batch(request):
     secret = root / "secret.txt"
     secret.write_text("the answer key")
     secret.chmod(0o644)  # readable by the grading user: only the sandbox stands in the way
-    (folder / "probe.py").write_text(probe(listener.getsockname()[1], str(secret),
-                                           str(ROOT / "reference" / "layers.py"), REFERENCE))
-    targets = [str(out / "good_file" / "results.json"), str(out / "grades.csv")]
-    (folder / "daemon.py").write_text(daemon(targets, DAEMON_SECONDS, REFERENCE))
+    _write_attacks(folder, out, listener.getsockname()[1], secret)
     _zip(folder / "zip_slip.zip", [("../../escaped.py", b"x = 1")])
     _zip(folder / "zip_absolute.zip", [("/tmp/dropout-grader-absolute.py", b"x = 1")])
     _zip(folder / "zip_symlink.zip", [(_symlink_entry(), b"/etc/passwd")])
@@ -299,10 +307,7 @@ def fallback(tmp_path_factory):
     folder, out = root / "submissions", root / "grading"
     folder.mkdir()
     (folder / "good_file.py").write_text(REFERENCE)
-    for name in ("spawns", "forks_at_import"):
-        shutil.copy(HOSTILE / f"{name}.py", folder)
-    targets = [str(out / "good_file" / "results.json"), str(out / "grades.csv")]
-    (folder / "daemon.py").write_text(daemon(targets, DAEMON_SECONDS, REFERENCE))
+    _write_attacks(folder, out, names=("spawns", "forks_at_import", "daemon"))
     graded = grade_folder(folder, out, jobs=2, timeout=TIMEOUT, sandbox="none")
     return out, graded, time.monotonic()
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import REFERENCE, grade_folder, validate, write_submission
 
 from grader.discover import Target
+from grader.sandbox import box, containment
 from grader.sandbox.box import Sandbox
 from grader.sandbox.server import ForkServer
 from grader.settings import Limits
@@ -290,3 +291,22 @@ def test_a_strict_umask_does_not_hide_the_copy_from_the_child(tmp_path):
     finally:
         os.umask(old)
     assert graded["plain"].score == graded["package"].score == 100
+
+
+def test_a_child_that_cannot_be_confined_does_not_run_the_submission(tmp_path, monkeypatch):
+    # Its submission folder is missing, so the child cannot mount it: it must refuse to import
+    # the submission rather than run it with less containment than the run announced.
+    level = containment.choose().level
+    if level == "none":
+        pytest.skip("no namespaces here: nothing to confine")
+    marker = tmp_path / "ran"
+    source = f"open({str(marker)!r}, 'w').close()\n" + REFERENCE
+    target = Target(root=tmp_path, file=write_submission(tmp_path, "plain", source),
+                    module=None, display="plain.py")
+    monkeypatch.setattr(box, "copy_target", lambda target, dest: target)  # nothing copied
+    with ForkServer(level) as server, Sandbox(target, Limits(), server) as sandbox:
+        sandbox.wait_loaded()
+        assert sandbox.dead is not None and sandbox.dead.status == "error"
+        assert "the sandbox could not be set up" in sandbox.dead.message
+        assert "the submission was not run" in sandbox.dead.message
+    assert not marker.exists()

@@ -1,0 +1,142 @@
+"""Hostile submissions that are correct solutions once their attack is over: an attack, then
+the solution (the reference, given by the tests). Some need to know where the test put things
+(a listener's port, a secret file, the output folder)."""
+
+from __future__ import annotations
+
+PROBE = '''
+import json
+import os
+import socket
+
+found = {{}}
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2).close()
+    found["network"] = "connected"
+except OSError as err:
+    found["network"] = type(err).__name__
+found["interfaces"] = [name for _, name in socket.if_nameindex()]
+others = []
+for entry in os.listdir("/proc"):
+    if entry.isdigit() and int(entry) != os.getpid():
+        try:
+            with open(f"/proc/{{entry}}/cmdline", "rb") as f:
+                others.append(f.read().replace(b"\\0", b" ").decode(errors="replace")[:80])
+        except OSError:
+            pass
+found["processes"] = others[:10]
+found["root"] = sorted(os.listdir("/"))
+found["tmp"] = sorted(os.listdir("/tmp"))
+for name, path in (("secret", {secret!r}), ("reference", {reference!r})):
+    try:
+        with open(path) as f:
+            found[name] = f.read()[:40]
+    except OSError as err:
+        found[name] = type(err).__name__
+print("PROBE " + json.dumps(found))
+'''
+
+DAEMON = '''
+import os
+import time
+
+FORGED = '{{"score": 100, "tests": []}}'
+TARGETS = {targets!r}
+
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:  # a daemon: double-forked, in a session of its own
+        deadline = time.time() + {seconds}
+        while time.time() < deadline:
+            time.sleep(0.2)
+            for path in TARGETS:
+                try:
+                    with open(path, "a") as f:
+                        f.write(FORGED)
+                except OSError:
+                    pass
+        os._exit(0)
+    os._exit(0)
+'''
+
+
+# 200 processes forked at import (as many as the cap allows), half in sessions of their own,
+# each sleeping for ever. None may outlive the submission.
+FORKS_AT_IMPORT = '''
+import os
+import time
+
+started = 0
+for i in range(200):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        if i % 2:
+            os.setsid()
+        try:
+            while True:
+                time.sleep(100)
+        finally:
+            os._exit(0)
+    started += 1
+print(f"forked {started} processes at import")
+'''
+
+# Writes up to 800 MiB into its working folder (files of 8 MiB, under the per-file limit) and
+# says how much it managed.
+FILLS_DISK = '''
+import os
+
+chunk = b"\\0" * (1 << 20)
+written = 0
+try:
+    for i in range(100):
+        with open(f"fill-{i}.bin", "wb") as f:
+            for _ in range(8):
+                f.write(chunk)
+                f.flush()
+                written += 1
+except OSError as err:
+    print(f"the disk refused: {type(err).__name__}")
+print(f"wrote {written} MiB")
+for name in os.listdir("."):
+    if name.startswith("fill-"):
+        os.remove(name)
+'''
+
+# The solution's forward, wrapped: its first call forks 20 processes (half in sessions of their
+# own) that sleep for ever.
+SPAWNS = '''
+import os
+import time
+
+SPAWNED = []
+_forward = dropout_forward
+
+
+def dropout_forward(x, dropout_param):
+    while len(SPAWNED) < 20:
+        pid = os.fork()
+        if pid == 0:
+            if len(SPAWNED) % 2 == 0:
+                os.setsid()
+            try:
+                while True:
+                    time.sleep(271.828)
+            finally:
+                os._exit(0)
+        SPAWNED.append(pid)
+    return _forward(x, dropout_param)
+'''
+
+
+def sources(solution: str, port: int, secret: str, reference: str, targets: list[str],
+            seconds: float) -> dict[str, str]:
+    """Submission name: source, for each attack around SOLUTION."""
+    return {"probe": PROBE.format(port=port, secret=secret, reference=reference) + solution,
+            "daemon": DAEMON.format(targets=targets, seconds=seconds) + solution,
+            "forks_at_import": FORKS_AT_IMPORT + solution,
+            "fills_disk": FILLS_DISK + solution,
+            "spawns": solution + SPAWNS}
