@@ -5,6 +5,7 @@ the solution (the reference, given by the tests). Some need to know where the te
 from __future__ import annotations
 
 PROBE = '''
+import ctypes
 import json
 import os
 import socket
@@ -27,6 +28,15 @@ for entry in os.listdir("/proc"):
 found["processes"] = others[:10]
 found["root"] = sorted(os.listdir("/"))
 found["tmp"] = sorted(os.listdir("/tmp"))
+libc = ctypes.CDLL(None, use_errno=True)  # ways out of a changed root, or to more privileges
+found["new user namespace"] = libc.unshare(0x10000000) == 0
+found["mount"] = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) == 0
+try:
+    os.mkdir("/tmp/inner")
+    os.chroot("/tmp/inner")
+    found["chroot"] = "allowed"
+except OSError as err:
+    found["chroot"] = type(err).__name__
 for name, path in (("secret", {secret!r}), ("reference", {reference!r})):
     try:
         with open(path) as f:

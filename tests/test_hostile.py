@@ -278,6 +278,13 @@ def test_a_child_sees_only_its_minimal_root(batch):
     assert set(found["root"]) <= usual
 
 
+def test_a_child_has_no_way_to_more_privileges(batch):
+    found = _probe(batch)
+    assert found["new user namespace"] is False  # refused in a changed root
+    assert found["mount"] is False
+    assert found["chroot"] == "PermissionError"
+
+
 def test_no_student_file_ran_in_the_grader(batch):
     # sitecustomize.py, *.pth and conftest.py of `sneaky` would have written the marker
     assert not MARKER.exists()
