@@ -22,6 +22,7 @@ from grader import results
 from grader.discover import Submission
 from grader.rubric import load as load_rubric
 from grader.sandbox import containment
+from grader.sandbox.containment import Containment
 from grader.settings import Settings
 
 POLL_SECONDS = 0.5
@@ -29,12 +30,16 @@ BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 PR_SET_PDEATHSIG = 1
 
 
-def _worker(tasks, events, settings: Settings, out: str, cpu: int | None) -> None:
+def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None) -> None:
     """A worker process: one pytest session over the submissions it takes from TASKS, on CPU
-    alone (with its fork server and children) if given."""
+    alone (with its fork server and children) if given, with the containment it takes from
+    LEVELS (found by the grader meanwhile; None: there is nothing to grade)."""
     from grader.plugin import run_session  # pytest and numpy load in the workers only
 
     _die_with_parent()
+    if (found := levels.get()) is None:
+        os._exit(0)
+    settings = replace(settings, containment=found)
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
     rubric = load_rubric(settings.rubric_path)
@@ -67,19 +72,25 @@ def _die_with_parent() -> None:
 
 
 def grade(submissions: list[Submission], out: Path, settings: Settings, jobs: int = 1,
-          on_result: Callable[[str], None] | None = None) -> None:
+          on_result: Callable[[str], None] | None = None,
+          on_containment: Callable[[Containment], None] | None = None) -> Containment:
     """Grade SUBMISSIONS into OUT/<id>/results.json; call ON_RESULT(id) as each one finishes.
-    Without ``settings.containment``, the strongest ``settings.sandbox`` allows is found."""
+    Without ``settings.containment``, the strongest that ``settings.sandbox`` allows is found
+    while the workers start (``containment.ContainmentError`` for ``strict`` without full
+    containment: nothing is graded); ON_CONTAINMENT is told it before any grading."""
     out.mkdir(parents=True, exist_ok=True)
-    if settings.containment is None:  # raises ContainmentError for strict without it
-        settings = replace(settings, containment=containment.choose(settings.sandbox))
     for name in BLAS_THREADS:  # for the workers: parallelism belongs to --jobs
         os.environ.setdefault(name, "1")
     pool = _Pool(submissions, out, settings, on_result)
     try:
-        pool.run(max(1, min(jobs, len(submissions))))
+        pool.start(max(1, min(jobs, len(submissions))))
+        found = settings.containment or containment.choose(settings.sandbox)
+        if on_containment is not None:
+            on_containment(found)
+        pool.run(found)
     finally:
         pool.stop()
+    return found
 
 
 class _Pool:
@@ -89,6 +100,8 @@ class _Pool:
                  on_result: Callable[[str], None] | None):
         self.context = multiprocessing.get_context("spawn")
         self.tasks, self.events = self.context.Queue(), self.context.Queue()
+        self.levels = self.context.Queue()  # one containment for each worker that starts
+        self.containment: Containment | None = None
         self.out, self.settings, self.on_result = out, settings, on_result
         self.by_id = {s.id: s for s in submissions}
         self.remaining = set(self.by_id)
@@ -100,7 +113,8 @@ class _Pool:
         for submission in submissions:
             self.tasks.put(submission)
 
-    def run(self, jobs: int) -> None:
+    def start(self, jobs: int) -> None:
+        """Start JOBS workers; they wait for the containment (see :meth:`run`)."""
         # A batch that fills the machine gives each worker a core of its own (shared, when
         # there are more workers than cores) for it, its fork server and its children: they
         # hand the work back and forth, and on one core every hand-over is a warm cache and
@@ -110,6 +124,12 @@ class _Pool:
         self.cpus = usable if jobs >= len(usable) > 1 else []
         for slot in range(jobs):
             self._start_worker(slot)
+
+    def run(self, found: Containment) -> None:
+        """Let the workers grade with the containment FOUND, until every result is in."""
+        self.containment = found
+        for _ in self.workers:
+            self.levels.put(found)
         while self.remaining:
             if not self._handle_events(POLL_SECONDS):
                 self._check_workers()
@@ -132,6 +152,9 @@ class _Pool:
         return handled
 
     def stop(self) -> None:
+        if self.containment is None:  # never told what to grade with: nothing to grade
+            for _ in self.workers:
+                self.levels.put(None)
         for process in self.workers.values():
             process.join(timeout=5)
             if process.is_alive():
@@ -140,12 +163,14 @@ class _Pool:
     def _start_worker(self, slot: int) -> None:
         cpu = self.cpus[slot % len(self.cpus)] if self.cpus else None
         process = self.context.Process(
-            target=_worker, args=(self.tasks, self.events, self.settings, str(self.out), cpu),
-            daemon=True)
+            target=_worker, args=(self.tasks, self.events, self.levels, self.settings,
+                                  str(self.out), cpu), daemon=True)
         process.start()
         self.workers[process.pid] = process
         self.slots[process.pid] = slot
         self.tasks.put(None)  # this worker's stop sign, queued behind the submissions
+        if self.containment is not None:  # a worker that takes a dead one's place
+            self.levels.put(self.containment)
 
     def _finished(self, sub_id: str) -> None:
         self.remaining.discard(sub_id)

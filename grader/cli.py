@@ -108,14 +108,9 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     if skipped:
         click.echo(f"skipped what is not a submission (a folder, .py or .zip): "
                    f"{', '.join(skipped)}", err=True)
-    try:
-        contained = containment.choose(sandbox)
-    except containment.ContainmentError as err:
-        raise click.UsageError(str(err)) from err
-    click.echo(contained.describe(), err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
                         rubric_path=rubric, convention=convention, extra_checks=extra_checks,
-                        sandbox=sandbox, containment=contained)
+                        sandbox=sandbox)
     fingerprint = settings.fingerprint()
     todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
     if len(todo) < len(submissions):
@@ -135,7 +130,14 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
                     html_report.preload()
                     preload = False
 
-            batch.grade(todo, out, settings, jobs, on_result=on_result)
+            def on_containment(found: containment.Containment) -> None:
+                click.echo(f"\r{found.describe()}", err=True)  # the bar redraws below it
+
+            try:
+                batch.grade(todo, out, settings, jobs, on_result=on_result,
+                            on_containment=on_containment)
+            except containment.ContainmentError as err:
+                raise click.UsageError(str(err)) from err
     names = _roster(roster)
     ids = {s.id for s in submissions}
     graded = [row for row in results.write_gradebook(out, checks, names) if row.id in ids]

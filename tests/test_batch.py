@@ -10,6 +10,7 @@ import textwrap
 from conftest import REFERENCE, SUBMISSIONS, grade_folder, write_submission
 
 from grader import batch, discover
+from grader.sandbox.containment import Containment
 from grader.settings import Settings
 
 
@@ -30,7 +31,8 @@ def test_the_batch_returns_as_soon_as_every_submission_is_accounted_for(tmp_path
     pool = batch._Pool(submissions, tmp_path, Settings(), done.append)
     monkeypatch.setattr(pool, "_start_worker", lambda slot: None)
     pool.events = _Events([(kind, s.id, 7) for s in submissions for kind in ("start", "done")])
-    pool.run(jobs=2)
+    pool.start(jobs=2)
+    pool.run(Containment("none"))
     assert done == [s.id for s in submissions]
     assert pool.grading == {7: {}}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -9,6 +10,7 @@ from click.testing import CliRunner
 from conftest import REFERENCE, SUBMISSIONS, write_submission
 
 from grader.cli import main
+from grader.sandbox import containment
 
 
 def grade(*args: str):
@@ -148,3 +150,22 @@ def test_an_unknown_convention_is_a_usage_error(tmp_path):
     rubric.write_text('convention = "sometimes"\n')
     result = CliRunner().invoke(main, [str(SUBMISSIONS / "no_drop.py"), "--rubric", str(rubric)])
     assert result.exit_code == 2 and "convention must be one of keep, drop" in result.output
+
+
+def test_every_run_says_which_containment_it_had(tmp_path):
+    result = grade(SUBMISSIONS / "binomial", "--out", tmp_path / "out", "--sandbox", "none")
+    assert result.exit_code == 0
+    assert "sandbox: NONE (plain processes): only grade trusted code here" in result.output
+    saved = json.loads((tmp_path / "out" / "binomial" / "results.json").read_text())
+    assert saved["extra_data"]["sandbox"].startswith("sandbox: NONE (plain processes)")
+    assert saved["score"] == 100  # plain processes grade the same
+
+
+def test_strict_refuses_to_grade_without_full_containment(tmp_path, monkeypatch):
+    monkeypatch.setattr(containment, "_strongest", lambda mode: containment.Containment(
+        "none", why_not="user namespaces are disabled"))
+    result = grade(SUBMISSIONS / "binomial", "--out", tmp_path / "out", "--sandbox", "strict")
+    assert result.exit_code == 2
+    assert "cannot give full containment; missing: namespaces (user namespaces are disabled)" \
+        in result.output
+    assert not (tmp_path / "out" / "binomial").exists()  # nothing was graded
