@@ -1,7 +1,7 @@
 """Throughput of the grader against a per-submission pytest baseline, measured in one run.
 
     python benchmarks/throughput.py [--n 400] [--jobs 2] [--sample 40] [--rounds 3]
-                                    [--memory-factor 10]
+                                    [--memory-factor 10] [--against PYTHON]
 
 Generates N one-file submissions from the bundled examples (a mix of correct and buggy ones,
 each made distinct), grades them with `grade` (every submission still in its own sandboxed
@@ -12,7 +12,9 @@ process per submission importing the student's file and running equivalent check
 alternate for a few rounds, so that a slow spell of a shared machine falls on all of them;
 prints the median submissions per second of each, their ratios, and the grader's peak
 resident memory (main process and workers, sandboxes excluded) for N and for
-memory-factor × N submissions.
+memory-factor × N submissions. With --against, the same graders run alternately with another
+Python that has another version of the grader installed (an earlier commit, say), and the
+ratio of this one's throughput to that one's is printed too.
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def grade(folder: Path, out: Path, jobs: int, user: bool = False) -> tuple[float, int, str]:
-    """Wall seconds of `grade FOLDER` (as the ordinary user with USER), the peak RSS (kB) of
-    the grader's main process plus its worker processes, and the containment it reported."""
-    command = [sys.executable, "-c", "from grader.cli import main; main()",
+def grade(folder: Path, out: Path, jobs: int, user: bool = False,
+          python: str = sys.executable) -> tuple[float, int, str]:
+    """Wall seconds of `grade FOLDER` (as the ordinary user with USER; with the grader that
+    PYTHON has), the peak RSS (kB) of the grader's main process plus its worker processes,
+    and the containment it reported."""
+    command = [python, "-c", "from grader.cli import main; main()",
                str(folder), "--out", str(out), "--jobs", str(jobs), "--force"]
     env = None
     staging = as_user.shared_folder()
@@ -78,7 +82,8 @@ def grade(folder: Path, out: Path, jobs: int, user: bool = False) -> tuple[float
     said = staging / "stderr.txt"
     start = time.perf_counter()
     with open(said, "w") as stderr:
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+                                cwd=staging)  # not the repository: its grader is this one
         peak = 0
         while proc.poll() is None:
             peak = max(peak, _rss_kb(proc.pid) + sum(_rss_kb(c) for c in _children(proc.pid)))
@@ -88,7 +93,8 @@ def grade(folder: Path, out: Path, jobs: int, user: bool = False) -> tuple[float
     shutil.rmtree(staging, ignore_errors=True)
     if proc.returncode != 0:
         raise SystemExit(f"grade failed with exit status {proc.returncode}:\n{text[-2000:]}")
-    sandbox = next((line for line in text.splitlines() if line.startswith("sandbox: ")), "?")
+    lines = [line for line in text.splitlines() if line.startswith("sandbox: ")]
+    sandbox = lines[0] if lines else "no sandbox line"
     return seconds, peak, sandbox
 
 
@@ -116,20 +122,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="grader and baseline runs, alternated; medians are reported")
     parser.add_argument("--memory-factor", type=int, default=10)
+    parser.add_argument("--against", metavar="PYTHON",
+                        help="another interpreter whose installed grader to compare with")
     args = parser.parse_args()
     # who grades: this user, and an ordinary one too when this is root
-    graders = {"as root" if os.geteuid() == 0 else "as this user": False}
+    who = {"as root" if os.geteuid() == 0 else "as this user": False}
     if os.geteuid() == 0 and as_user.available() is None:
-        graders["as a user"] = True
+        who["as a user"] = True
+    graders = {name: (user, sys.executable) for name, user in who.items()}
+    if args.against:
+        graders.update({f"{name} (--against)": (user, args.against)
+                        for name, user in who.items()})
     tmp = as_user.shared_folder()
     try:
         subs = make_submissions(tmp / "subs", args.n)
         rates = {name: [] for name in graders}
         base, peaks, sandboxes = [], [], {}
         for _ in range(args.rounds):  # alternated, so that a slow spell of the machine hits all
-            for name, user in graders.items():
+            for name, (user, python) in graders.items():
                 shutil.rmtree(tmp / "out", ignore_errors=True)
-                seconds, peak, sandboxes[name] = grade(tmp / "subs", tmp / "out", args.jobs, user)
+                seconds, peak, sandboxes[name] = grade(tmp / "subs", tmp / "out", args.jobs, user,
+                                                       python)
                 rates[name].append(args.n / seconds)
                 peaks.append(peak)
             base.append(args.sample / baseline(subs[: args.sample], args.jobs))
@@ -144,6 +157,10 @@ def main() -> None:
         for name, ours in rates.items():
             print(f"ratio {name}: {median(ours) / base_rate:.1f}x the baseline  "
                   f"[{', '.join(f'{o / b:.1f}' for o, b in zip(ours, base, strict=True))}]")
+        for name in who if args.against else ():
+            ours, theirs = rates[name], rates[f"{name} (--against)"]
+            print(f"this grader {name} against the other: {median(ours) / median(theirs):.2f}  "
+                  f"[{', '.join(f'{o / t:.2f}' for o, t in zip(ours, theirs, strict=True))}]")
         print(f"peak RSS of the grader (main + workers): {peak / 1024:.0f} MB for {args.n}")
         if args.memory_factor > 1:
             big = args.n * args.memory_factor

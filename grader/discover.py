@@ -221,12 +221,16 @@ def copy_target(target: Target, dest: Path) -> Target:
     readable by all, whatever the umask: as root, the child reads it as a uid of its own."""
     files = [target.file] if target.module is None else _python_files(target.root)
     root = target.file.parent if target.module is None else target.root
-    dest.mkdir(parents=True, exist_ok=True)
+    folders: set[Path] = set()
     for file in files:
         copy = dest / file.relative_to(root)
-        copy.parent.mkdir(parents=True, exist_ok=True)
+        if copy.parent not in folders:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            folders.update([copy.parent, *copy.parent.parents])
         shutil.copyfile(file, copy)
-    for path in [dest, *dest.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+        copy.chmod(0o644)
+    for folder in folders:
+        if folder == dest or dest in folder.parents:
+            folder.chmod(0o755)
     return Target(dest, dest / target.file.relative_to(root),
                   target.module, target.display)

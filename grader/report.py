@@ -8,7 +8,7 @@ import csv
 import hashlib
 import re
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +48,11 @@ class ClassReport:
     @property
     def graded(self) -> list[Student]:
         return [s for s in self.students if s.result is not None]
+
+    @property
+    def sandboxes(self) -> dict[str, int]:
+        """How many graded submissions had each containment (the line a run prints)."""
+        return dict(Counter(s.result.sandbox or "sandbox: not recorded" for s in self.graded))
 
     @property
     def missing(self) -> list[Student]:
@@ -161,7 +166,8 @@ def _graded_file(result: SubmissionResult) -> Path | None:
 def text_summary(report: ClassReport) -> str:
     """`grade summary`: the class at a glance and the misconception counts, for a terminal."""
     lines = [f"graded {len(report.graded)}, missing {len(report.missing)}, "
-             f"mean {report.mean:.1f}%, median {report.median:.1f}%", "",
+             f"mean {report.mean:.1f}%, median {report.median:.1f}%",
+             *(f"{line} ({count})" for line, count in report.sandboxes.items()), "",
              "pass rate per check"]
     width = max((len(cid) for cid, _ in report.checks), default=10)
     for cid, _ in report.checks:

@@ -18,6 +18,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader import html_report, notebooks
 from grader.cli import main
+from grader.sandbox import containment
 
 IQ1 = ("What happens if we do not divide the values being passed through inverse dropout by "
        "p in the dropout layer? Why does that happen?")
@@ -174,6 +175,10 @@ def test_grade_report_and_summary_from_existing_results(graded):
     assert (graded / "report.html").is_file()
     summary = CliRunner().invoke(main, ["summary", str(graded)]).output
     assert summary.startswith("graded 22, missing 0, mean")
+    # which containment the class was graded in, as the run said it: all 22 in one
+    line = containment.choose().describe()
+    assert f"\n{line} (22)\n" in summary
+    assert f"{line} (22 graded)" in (graded / "report.html").read_text()
     assert "     2  treats p as the drop probability: p_as_drop, wrong_comparison" in summary
 
 

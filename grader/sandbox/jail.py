@@ -22,10 +22,9 @@ directory. Same paths as outside, so the modules the fork server loaded before k
 """
 
 import ctypes
-import glob
 import os
 import signal
-import sysconfig
+import sys
 
 LEVELS = ("root", "user", "none")
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
@@ -44,7 +43,7 @@ SUBMISSION, WORKDIR = "/submission", "/tmp"
 LIBRARY_DIRS = ("/lib", "/lib32", "/lib64", "/usr/lib", "/usr/lib32", "/usr/lib64")
 FILES = ("/etc/ld.so.cache",)
 DEVICES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random")
-HIDDEN = ("site-packages", "dist-packages", "python3*/site-packages", "python3*/dist-packages")
+HIDDEN = ("site-packages", "dist-packages")  # under a bound folder, or its python3*/
 
 
 class Unavailable(OSError):
@@ -55,7 +54,7 @@ def libc():
     """The C library, or None where ctypes cannot load it."""
     try:
         return ctypes.CDLL(None, use_errno=True)
-    except OSError:
+    except (OSError, TypeError):  # TypeError: Windows, where there is no such handle
         return None
 
 
@@ -148,10 +147,28 @@ def _nearest(path, entries):
     return None
 
 
+def _hidden(folder):
+    """The folders of installed packages under FOLDER (and its python3* folders)."""
+    found = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return found
+    for name in names:
+        path = os.path.join(folder, name)
+        if name in HIDDEN:
+            found.append(path)
+        elif name.startswith("python3") and os.path.isdir(path):
+            found += [os.path.join(path, h) for h in HIDDEN]
+    return [p for p in found if os.path.isdir(p)]
+
+
 def plan(numpy_dir):
     """What the minimal root holds: {path: "bind" | "hide" | "link" | "device"}, where a
     path's parents come before it."""
-    binds = {sysconfig.get_path("stdlib"), sysconfig.get_path("platstdlib")}
+    # the fork server's own path (python -I -S: the standard library and lib-dynload), but
+    # the folder numpy is installed in, of which only numpy is wanted
+    binds = {p for p in sys.path if p != numpy_dir and os.path.isdir(p)}
     for name in ("numpy", "numpy.libs"):
         if os.path.isdir(os.path.join(numpy_dir, name)):
             binds.add(os.path.realpath(os.path.join(numpy_dir, name)))
@@ -168,10 +185,9 @@ def plan(numpy_dir):
                 binds.add(os.path.dirname(fields[5].strip()))
     binds = {os.path.realpath(p) for p in binds if os.path.isdir(p)}
     for path in binds:
-        for pattern in HIDDEN:
-            for hidden in glob.glob(os.path.join(path, pattern)):
-                if os.path.isdir(hidden) and os.path.realpath(hidden) not in binds:
-                    entries[hidden] = "hide"
+        for hidden in _hidden(path):
+            if os.path.realpath(hidden) not in binds:
+                entries[hidden] = "hide"
     entries.update((p, "bind") for p in binds)
     entries.update((p, "bind") for p in FILES if os.path.isfile(p))
     entries.update((p, "device") for p in DEVICES if os.path.exists(p))
