@@ -59,10 +59,26 @@ def libc():
 
 
 LIBC = libc()
+# Looked up once in the fork server, not in every child.
+FUNCTIONS = {name: getattr(LIBC, name, None) for name in
+             ("mount", "unshare", "prctl", "capset")} if LIBC is not None else {}
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32))
+
+
+_CAP_HEADER = _CapHeader(CAPABILITY_VERSION_3, 0)
+_NO_CAPABILITIES = (_CapData * 2)()
 
 
 def _call(name, *args):
-    function = getattr(LIBC, name, None)
+    function = FUNCTIONS.get(name) if LIBC is not None else None
     if function is None:
         raise Unavailable(f"{name}() is not available on this system")
     if function(*args) != 0:
@@ -70,13 +86,23 @@ def _call(name, *args):
         raise Unavailable(errno, f"{name}: {os.strerror(errno)}")
 
 
+def _raw_syscall():
+    try:
+        function = ctypes.PyDLL(None, use_errno=True).syscall  # holding the GIL, as os.fork
+    except (OSError, TypeError, AttributeError):
+        return None
+    function.restype = ctypes.c_long
+    return function
+
+
+SYSCALL, MACHINE = _raw_syscall(), os.uname().machine
+
+
 def _syscall(name, *args):
-    number = SYSCALLS.get(os.uname().machine, {}).get(name)
-    if number is None or LIBC is None:
-        raise Unavailable(f"{name} is not known on {os.uname().machine}")
-    syscall = ctypes.PyDLL(None, use_errno=True).syscall  # holding the GIL, as os.fork forks
-    syscall.restype = ctypes.c_long
-    result = syscall(number, *args)
+    number = SYSCALLS.get(MACHINE, {}).get(name)
+    if number is None or SYSCALL is None:
+        raise Unavailable(f"{name} is not known on {MACHINE}")
+    result = SYSCALL(number, *args)
     if result < 0:
         errno = ctypes.get_errno()
         raise Unavailable(errno, f"{name}: {os.strerror(errno)}")
@@ -109,8 +135,11 @@ def _map_ids(uid, gid):
     user may write for itself)."""
     for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
                        ("gid_map", f"{gid} {gid} 1")):
-        with open(f"/proc/self/{name}", "w") as f:
-            f.write(text)
+        fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
 
 
 def nproc_per_namespace():
@@ -120,6 +149,9 @@ def nproc_per_namespace():
     except ValueError:
         return False
     return (major, minor) >= (5, 14)
+
+
+NPROC_PER_NAMESPACE = nproc_per_namespace()
 
 
 # -- the fork server -------------------------------------------------------------------------
@@ -283,7 +315,7 @@ def confine(level, jail, workdir):
     # after the change of credentials, which clears it: it dies with the fork server
     if not (prctl(PR_SET_PDEATHSIG, signal.SIGKILL) and prctl(PR_SET_NO_NEW_PRIVS, 1)):
         raise Unavailable("prctl(PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS) failed")
-    if level == "root" or nproc_per_namespace():
+    if level == "root" or NPROC_PER_NAMESPACE:
         import resource
 
         resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
@@ -292,14 +324,7 @@ def confine(level, jail, workdir):
 
 
 def _drop_capabilities():
-    class Header(ctypes.Structure):
-        _fields_ = (("version", ctypes.c_uint32), ("pid", ctypes.c_int))
-
-    class Data(ctypes.Structure):
-        _fields_ = (("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                    ("inheritable", ctypes.c_uint32))
-
-    _call("capset", ctypes.byref(Header(CAPABILITY_VERSION_3, 0)), ctypes.byref((Data * 2)()))
+    _call("capset", ctypes.byref(_CAP_HEADER), ctypes.byref(_NO_CAPABILITIES))
 
 
 # -- where there are no namespaces -----------------------------------------------------------
