@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/throughput.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check grader tests reference benchmarks examples
