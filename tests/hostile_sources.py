@@ -70,29 +70,33 @@ if os.fork() == 0:
 '''
 
 
-# 200 processes forked at import (as many as the cap allows), half in sessions of their own,
-# each sleeping for ever. None may outlive the submission.
-FORKS_AT_IMPORT = '''
+# Processes that sleep for ever, every other one in a session of its own.
+SLEEPERS = '''
 import os
 import time
 
-started = 0
-for i in range(200):
-    try:
-        pid = os.fork()
-    except OSError:
-        break
-    if pid == 0:
-        if i % 2:
-            os.setsid()
+
+def _sleepers(n):
+    started = 0
+    for i in range(n):
         try:
-            while True:
-                time.sleep(100)
-        finally:
-            os._exit(0)
-    started += 1
-print(f"forked {started} processes at import")
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            if i % 2:
+                os.setsid()
+            try:
+                while True:
+                    time.sleep(100)
+            finally:
+                os._exit(0)
+        started += 1
+    return started
 '''
+
+# 200 processes forked at import (as many as the cap allows). None may outlive the submission.
+FORKS_AT_IMPORT = SLEEPERS + 'print(f"forked {_sleepers(200)} processes at import")\n'
 
 # Writes up to 800 MiB into its working folder (files of 8 MiB, under the per-file limit) and
 # says how much it managed.
@@ -116,28 +120,15 @@ for name in os.listdir("."):
         os.remove(name)
 '''
 
-# The solution's forward, wrapped: its first call forks 20 processes (half in sessions of their
-# own) that sleep for ever.
-SPAWNS = '''
-import os
-import time
-
-SPAWNED = []
+# The solution's forward, wrapped: its first call forks 20 processes.
+SPAWNS = SLEEPERS + '''
 _forward = dropout_forward
+_spawned = []
 
 
 def dropout_forward(x, dropout_param):
-    while len(SPAWNED) < 20:
-        pid = os.fork()
-        if pid == 0:
-            if len(SPAWNED) % 2 == 0:
-                os.setsid()
-            try:
-                while True:
-                    time.sleep(271.828)
-            finally:
-                os._exit(0)
-        SPAWNED.append(pid)
+    if not _spawned:
+        _spawned.append(_sleepers(20))
     return _forward(x, dropout_param)
 '''
 

@@ -231,13 +231,10 @@ def plan(numpy_dir):
     return ordered
 
 
-def build_root(jail, numpy_dir):
-    """Build the minimal root on JAIL, in the fork server's own mount namespace."""
-    _mount("tmpfs", jail, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-    for name in ("tmp", "proc", "dev", SUBMISSION.strip("/")):
-        os.makedirs(os.path.join(jail, name), exist_ok=True)
+def _place(jail, entries):
+    """Mount ENTRIES of a plan into JAIL (parents first); hidden folders end read-only."""
     hidden = []
-    for path, kind in plan(numpy_dir).items():
+    for path, kind in entries:
         target = jail + path
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if kind == "link":
@@ -254,8 +251,29 @@ def build_root(jail, numpy_dir):
         _mount(path, target, None, MS_BIND)
         if kind == "bind":
             _read_only(target, path)
-    for target in [*hidden, jail]:
+    for target in hidden:
         _mount(None, target, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _under(path, folder):
+    return path == folder or path.startswith(folder + "/")
+
+
+def build_root(jail, numpy_dir):
+    """Build the minimal root on JAIL, in the fork server's own mount namespace. What lies
+    under the children's own /tmp (a virtual environment made there, say) is left to each
+    child to mount onto it (:data:`IN_WORKDIR`)."""
+    global IN_WORKDIR
+    _mount("tmpfs", jail, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for name in ("tmp", "proc", "dev", SUBMISSION.strip("/")):
+        os.makedirs(os.path.join(jail, name), exist_ok=True)
+    entries = list(plan(numpy_dir).items())
+    IN_WORKDIR = [(path, kind) for path, kind in entries if _under(path, WORKDIR)]
+    _place(jail, [(path, kind) for path, kind in entries if not _under(path, WORKDIR)])
+    _mount(None, jail, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+IN_WORKDIR = []  # the minimal root's entries under WORKDIR, set by build_root
 
 
 # -- each child ------------------------------------------------------------------------------
@@ -297,6 +315,7 @@ def confine(level, jail, workdir):
         uid = gid = UID_BASE + int(os.readlink("/proc/self"))  # its pid outside
     _mount("tmpfs", jail + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV,
            f"size={TMP_SIZE},mode=700,uid={uid},gid={gid}")
+    _place(jail, IN_WORKDIR)
     source = os.path.join(workdir, "submission")
     _mount(source, jail + SUBMISSION, None, MS_BIND)
     _read_only(jail + SUBMISSION, source)
