@@ -3,13 +3,16 @@ a wheel, and the rubric. Never the reference solution."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import base64
+import hashlib
+import importlib.metadata
 import tempfile
 import zipfile
 from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent  # grader/, in a clone or where pip installed it
+DISTRIBUTION = "dropout-grader"
+WHEEL = b"Wheel-Version: 1.0\nGenerator: dropout-grader\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
 
 SETUP_SH = r"""#!/usr/bin/env bash
 # Gradescope runs this once when it builds the autograder image (from /autograder/source).
@@ -64,16 +67,10 @@ class BundleError(Exception):
 def build_bundle(dest: Path, rubric: Path | None = None,
                  extra_checks: list[Path] | None = None) -> list[str]:
     """Write the autograder zip to DEST; return the names it holds."""
-    if not (PROJECT / "pyproject.toml").is_file():
-        raise BundleError("building the bundle needs the grader's source tree (a clone)")
-    rubric_text = (rubric or PROJECT / "grader" / "rubric.toml").read_text()
+    rubric_text = (rubric or PACKAGE / "rubric.toml").read_text()
     with tempfile.TemporaryDirectory(prefix="dropout-bundle-") as tmp:
         wheels = Path(tmp) / "wheels"
-        built = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels),
-             str(PROJECT)], capture_output=True, text=True, check=False)
-        if built.returncode != 0:
-            raise BundleError(f"building the grader's wheel failed:\n{built.stderr}")
+        build_wheel(wheels)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
             for name, text in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
@@ -87,3 +84,37 @@ def build_bundle(dest: Path, rubric: Path | None = None,
                 zf.write(wheel, f"wheels/{wheel.name}")
             return zf.namelist()
 
+
+def build_wheel(folder: Path) -> Path:
+    """The grader as a wheel in FOLDER, made from the installed package itself: the same
+    whether it was installed from a clone, a git URL or a wheel (no build tools needed)."""
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError as err:
+        raise BundleError(f"the grader is not installed ({DISTRIBUTION}): pip install it") \
+            from err
+    info = f"dropout_grader-{dist.version}.dist-info"
+    files = {f"grader/{path.relative_to(PACKAGE)}": path.read_bytes()
+             for path in sorted(PACKAGE.rglob("*"))
+             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"}
+    # a wheel's or pip's METADATA; an egg-info's PKG-INFO (a clone's editable install) is the
+    # same format
+    metadata = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    if not metadata:
+        raise BundleError(f"the grader's installed metadata ({DISTRIBUTION}) cannot be read")
+    files[f"{info}/METADATA"] = metadata.encode()
+    if entry_points := dist.read_text("entry_points.txt"):
+        files[f"{info}/entry_points.txt"] = entry_points.encode()
+    files[f"{info}/WHEEL"] = WHEEL
+    record = [f"{name},sha256={_digest(data)},{len(data)}" for name, data in files.items()]
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,", ""]).encode()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"dropout_grader-{dist.version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return path
+
+
+def _digest(data: bytes) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()

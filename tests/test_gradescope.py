@@ -29,10 +29,16 @@ def autograder(tmp_path_factory):
     for script in ("setup.sh", "run_autograder"):
         (root / "source" / script).chmod(0o755)
     env = dict(os.environ, AUTOGRADER_ROOT=str(root))
-    subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, check=True,
-                   capture_output=True, timeout=600)
+    _setup(root, env)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
     return root, bundle, env
+
+
+def _setup(root, env) -> None:
+    """Run the bundle's setup.sh as Gradescope does when it builds the image."""
+    done = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, check=False,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def _run(root, env, files: dict[str, str]) -> dict:
@@ -75,3 +81,27 @@ def test_a_broken_submission_still_gets_valid_results(autograder):
     data = _run(root, env, {"layers.py": "def dropout_forward(x, p)\n"})
     assert data["score"] == 0
     assert "SyntaxError in layers.py, line 1" in data["tests"][0]["output"]
+
+
+def test_a_grader_installed_from_a_wheel_builds_a_bundle_that_runs(autograder, tmp_path):
+    # The autograder's own virtual environment holds the grader installed from the bundle's
+    # wheel: no clone, no pyproject.toml. The bundle it builds installs and grades too.
+    first, _, _ = autograder
+    installed = first / "venv" / "bin" / "grade"
+    root = tmp_path / "autograder"
+    root.mkdir()
+    built = subprocess.run([str(installed), "gradescope-bundle", str(root / "autograder.zip")],
+                           capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert built.returncode == 0, built.stderr
+    with zipfile.ZipFile(root / "autograder.zip") as zf:
+        zf.extractall(root / "source")
+        wheels = [n for n in zf.namelist() if n.endswith(".whl")]
+        inner = zipfile.ZipFile(io.BytesIO(zf.read(wheels[0]))).namelist()
+    assert "grader/sandbox/jail.py" in inner and "grader/rubric.toml" in inner
+    assert not [n for n in inner if "__pycache__" in n or "reference" in n.lower()]
+    env = dict(os.environ, AUTOGRADER_ROOT=str(root))
+    _setup(root, env)
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    data = _run(root, env, {"layers.py": (SUBMISSIONS / "no_rescale.py").read_text()})
+    assert data["score"] == 85
+    assert data["extra_data"]["sandbox"].startswith("sandbox: ")
