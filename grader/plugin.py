@@ -210,14 +210,15 @@ class GradingPlugin:
         with staged.resources:
             if box is not None:
                 box.wait_loaded()
-            self.current = Student(box, target, staged.problem)
+            student = self.current = Student(box, target, staged.problem)
             for i, item in enumerate(items):
                 next_item = items[i + 1] if i + 1 < len(items) else None
                 self.item = item
                 item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
             self.current = None
+        # a failure of the whole submission is told in the summary and the first check only
         facts.update(file=target.display if target else None,
-                     output=box.output.text() if box else "", problem=staged.problem,
+                     output=box.output.text() if box else "", problem=student.told,
                      sandbox=self.settings.containment.describe())
         tests = self.report.take()
         report = make_report(created=time.time(), duration=time.monotonic() - staged.started,

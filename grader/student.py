@@ -97,14 +97,16 @@ def _describe(value: tuple | Value) -> str:
 
 
 class Student:
-    """Calls into one submission's sandbox. With a problem (a bad zip), no target, or a failed
-    import, every call raises the StudentError that explains why."""
+    """Calls into one submission's sandbox. With a problem (a bad zip), no target, a failed
+    import or a child that died, every call raises the StudentError that explains why: in
+    full the first time (``told``), then only that the call did not run, and why."""
 
     def __init__(self, sandbox: Sandbox | None, target: Target | None,
                  problem: str | None = None):
         self.sandbox = sandbox
         self.target = target
         self.problem = problem
+        self.told: str | None = None  # the submission-wide failure, said in full once
 
     def forward(self, x: np.ndarray | Transposed, param: dict, *,
                 inputs_after: bool = False) -> Call:
@@ -151,18 +153,31 @@ class Student:
 
     # -- plumbing ---------------------------------------------------------------------------
 
+    def _once(self, full: str, why: str) -> str:
+        """FULL the first time a submission-wide failure is told; after, that it did not run
+        and WHY, in a few words."""
+        if self.told is None:
+            self.told = full
+            return full
+        return f"not run: {why} (see above)"
+
     def _ready(self, function: str) -> Sandbox:
         if self.problem:
-            raise StudentError(self.problem, status="error")
+            raise StudentError(self._once(self.problem, "the submission could not be read"),
+                               status="error")
         if self.target is None:
             raise StudentError("no cs231n/layers.py, layers.py or other .py file defining "
                                "dropout_forward was found in the submission",
                                "not_implemented", status="missing")
         box = self.sandbox
         if box.dead:
-            raise StudentError(f"not run: {box.dead.message}", status=box.dead.status)
+            raise StudentError(self._once(box.dead.message, "the submission's process had "
+                                          f"ended ({box.dead.status})"), status=box.dead.status)
         if box.load_failure:
-            raise StudentError(self._import_message(box.load_failure), "does_not_import",
+            first = self.told is None  # the advice goes with the full story only
+            raise StudentError(self._once(self._import_message(box.load_failure),
+                                          f"{self.target.display} could not be imported"),
+                               "does_not_import" if first else None,
                                status="memory" if box.load_failure.get("memory") else "error")
         if not box.functions.get(function):
             raise StudentError(f"{function} is not defined in {self.target.display}",
@@ -209,6 +224,7 @@ class Student:
             results, blobs = box.call(wire_calls, arrays, function, budget,
                                       stack=shifts is not None)
         except Died as died:
+            self.told = self.told or died.message
             raise StudentError(died.message, status=died.status) from None
         if isinstance(results, dict):  # the stacked outputs
             stacked = self._value(results, blobs)

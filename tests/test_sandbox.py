@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 import time
@@ -69,11 +70,15 @@ def test_a_crash_a_hang_and_a_syntax_error_leave_the_others_intact(broken_batch)
 
 
 def test_a_hang_is_reported_as_a_timeout(broken_batch):
-    _, graded = broken_batch
+    out, graded = broken_batch
     result = graded["hangs"]
     assert result.status == "timeout"
-    assert "dropout_forward did not return within 1 s" in _feedback(result)
-    assert "not run: dropout_forward did not return within 1 s" in _feedback(result)
+    # told once, in the summary and the check it happened in; the later checks did not run
+    assert _feedback(result).count("dropout_forward did not return within 1 s") == 1
+    summary = json.loads((out / "hangs" / "results.json").read_text())["output"]
+    assert "\ndropout_forward did not return within 1 s\n" in summary
+    assert "not run: the submission's process had ended (timeout) (see above)" in \
+        _feedback(result)
     # the timeout is paid once: backward_test_mode never needed forward, and still ran
     assert next(c for c in result.checks if c.id == "backward_test_mode").passed is False
 
@@ -90,6 +95,21 @@ def test_a_syntax_error_names_file_and_line(broken_batch):
     result = graded["bad_syntax"]
     assert result.status == "error" and result.score == 0
     assert "SyntaxError in bad_syntax.py, line 1" in _feedback(result)
+
+
+def test_an_import_failure_is_told_once_per_result(broken_batch):
+    # in the summary and in the first check, with its advice; every other check says only
+    # that it did not run, and why
+    out, graded = broken_batch
+    result = graded["bad_syntax"]
+    saved = json.loads((out / "bad_syntax" / "results.json").read_text())
+    texts = [saved["output"], *(t["output"] for t in saved["tests"])]
+    assert [text.count("SyntaxError in bad_syntax.py, line 1") for text in texts] == \
+        [1, 1] + [0] * (len(texts) - 2)
+    assert [c.misconceptions for c in result.checks] == \
+        [["does_not_import"]] + [[]] * (len(result.checks) - 1)
+    for check in result.checks[1:]:
+        assert "not run: bad_syntax.py could not be imported (see above)" in check.feedback
 
 
 def test_exits_are_explained(broken_batch):
