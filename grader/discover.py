@@ -109,11 +109,21 @@ def _id_of(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
+def regular(path: Path) -> bool:
+    """A regular file itself: not a symbolic link (which may point anywhere on the machine,
+    /etc/shadow or the reference solution), not a FIFO (which would block its reader) nor a
+    device (/dev/zero never ends)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def hash_files(path: Path) -> str:
     """SHA-256 over a submission's files (relative names and bytes), in a stable order."""
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    files = [path] if regular(path) else sorted(
+        p for p in path.rglob("*") if regular(p) and "__pycache__" not in p.parts)
     for file in files:
         digest.update(str(file.relative_to(path) if file != path else file.name).encode())
         digest.update(b"\0")
@@ -158,6 +168,9 @@ def extract_zip(archive: Path, dest: Path) -> Path:
 def prepare(sub: Submission, scratch: Path | None) -> Path:
     """The directory or file to search: the submission itself, or its zip unpacked in SCRATCH
     (which only a zip needs)."""
+    if sub.path.is_file() and not regular(sub.path):
+        raise SubmissionError(f"{sub.path.name} is a symbolic link or not a regular file: "
+                              "it is not read")
     if sub.kind != "zip":
         return sub.path
     dest = scratch / "unzipped"
@@ -195,7 +208,7 @@ def _python_files(root: Path):
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
         for name in sorted(files):
-            if name.endswith(".py"):
+            if name.endswith(".py") and regular(Path(folder) / name):
                 count += 1
                 if count > MAX_SEARCH_FILES:
                     return

@@ -69,6 +69,21 @@ def _write_attacks(folder: Path, out: Path, port: int = 0, secret: Path = Path("
             (folder / f"{name}.py").write_text(source)
 
 
+def _write_links(folder: Path, secret: Path) -> None:
+    """Submissions as an unpacked upload may hold them (unzip and tar keep links): a folder
+    whose .py files are a link to a file outside, a FIFO and a link to /dev/zero, beside its
+    layers.py that looks for them; and a top-level .py that is a link to a file outside."""
+    links = folder / "links" / "cs231n"
+    links.mkdir(parents=True)
+    (links / "stolen.py").symlink_to(secret)
+    (links / "zero.py").symlink_to("/dev/zero")
+    os.mkfifo(links / "fifo.py")
+    (links / "layers.py").write_text(
+        "import os\nhere = os.path.dirname(__file__)\n"
+        "print('beside me:', sorted(os.listdir(here)))\n" + REFERENCE)
+    (folder / "linked.py").symlink_to(secret)
+
+
 def _cap_holds(mode: str) -> bool:
     """Whether the process cap holds for the children of a grader running in MODE."""
     return mode == "root" or jail.NPROC_PER_NAMESPACE
@@ -125,8 +140,10 @@ def batch(request):
     _zip(folder / "zip_absolute.zip", [("/tmp/dropout-grader-absolute.py", b"x = 1")])
     _zip(folder / "zip_symlink.zip", [(_symlink_entry(), b"/etc/passwd")])
     _zip(folder / "zip_bomb.zip", [("cs231n/layers.py", b"#" * (80 << 20))])
+    _write_links(folder, secret)
     for item in [folder, *folder.rglob("*")]:
-        item.chmod(0o755 if item.is_dir() else 0o644)
+        if not item.is_symlink():
+            item.chmod(0o755 if item.is_dir() else 0o644)
     MARKER.unlink(missing_ok=True)
     _grade(mode, folder, out, home)
     connections = 0
@@ -180,10 +197,11 @@ EXPECTED = {
     "zip_absolute": ("error", "zip_absolute.zip has an unsafe path", 0),
     "zip_symlink": ("error", "zip_symlink.zip holds a symbolic link", 0),
     "zip_bomb": ("error", "zip_bomb.zip unpacks to more than 64 MB", 0),
+    "linked": ("error", "linked.py is a symbolic link or not a regular file: it is not read", 0),
 }
 # Correct solutions whose attack must fail without costing them a point.
 CORRECT = ("good_file", "good_package", "spawns", "writes_results", "forks_at_import",
-           "fills_disk", "probe", "daemon")
+           "fills_disk", "probe", "daemon", "links")
 
 
 @pytest.mark.parametrize("sub_id", sorted(EXPECTED))
@@ -299,6 +317,14 @@ def test_a_child_has_no_way_to_more_privileges(batch):
     assert found["new user namespace"] is False  # refused in a changed root
     assert found["mount"] is False
     assert found["chroot"] == "PermissionError"
+
+
+def test_links_fifos_and_devices_in_a_submission_are_not_read(batch):
+    # the batch finished (a FIFO read would have blocked it, /dev/zero never ends), the child
+    # got its own regular files only, and the file outside shows nowhere
+    assert "beside me: ['layers.py']" in batch.graded["links"].output
+    for path in batch.out.glob("**/*.*"):
+        assert "the answer key" not in path.read_text(), path
 
 
 def test_no_student_file_ran_in_the_grader(batch):
