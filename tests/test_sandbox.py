@@ -198,10 +198,9 @@ def test_grading_leaves_no_folder_behind(tmp_path, monkeypatch):
         zf.writestr("layers.py", textwrap.dedent(REFERENCE))
     graded = grade_folder(folder, tmp_path / "out")
     assert graded["plain"].score == graded["zipped"].score == 100
-    # the one thing that may be kept: the numpy-only import path of children without a
-    # minimal root; the folders minimal roots were mounted on are gone too
-    assert [p.name for p in temp.iterdir()
-            if not p.name.startswith("dropout-grader-numpy-")] == []
+    # the folders minimal roots were mounted on, and the numpy-only import path of children
+    # without one, are gone too
+    assert list(temp.iterdir()) == []
 
 
 def test_values_that_are_not_arrays_are_described_not_trusted(tmp_path):
@@ -298,6 +297,13 @@ def test_closing_does_not_follow_a_process_that_escaped_the_kill(tmp_path):
     assert not running()
 
 
+def test_a_forged_shape_that_overflows_is_a_malformed_array():
+    # 2**32 x 2**32 elements overflow a 64-bit product to 0, the size of an empty blob
+    forged = {"dtype": "<f8", "shape": [2**32, 2**32], "blob": 0}
+    assert box.decode_array(forged, [memoryview(b"")]) is None
+    assert box.decode_array(dict(forged, shape=[2, 0]), [memoryview(b"")]).shape == (2, 0)
+
+
 def test_a_strict_umask_does_not_hide_the_copy_from_the_child(tmp_path):
     # As root, the child reads its copy of the submission as a uid of its own: the copy is
     # made readable whatever the grader's umask.
@@ -330,3 +336,18 @@ def test_a_child_that_cannot_be_confined_does_not_run_the_submission(tmp_path, m
         assert "the sandbox could not be set up" in sandbox.dead.message
         assert "the submission was not run" in sandbox.dead.message
     assert not marker.exists()
+
+
+def test_without_a_minimal_root_numpy_comes_from_a_private_folder():
+    # A shared, predictable name in the temporary folder could be made first by another
+    # user, with a numpy of their own that the grader would then run.
+    with ForkServer("none") as first, ForkServer("none") as second:
+        first.start()
+        second.start()
+        shims = [Path(first._shim), Path(second._shim)]
+        assert shims[0] != shims[1]
+        for shim in shims:
+            info = shim.stat()
+            assert info.st_uid == os.getuid() and info.st_mode & 0o777 == 0o700
+            assert sorted(p.name for p in shim.iterdir()) <= ["numpy", "numpy.libs"]
+    assert not any(shim.exists() for shim in shims)

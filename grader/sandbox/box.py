@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 import select
 import shutil
@@ -346,6 +347,9 @@ def decode_array(spec: dict, blobs: list[bytes]) -> np.ndarray | None:
     if dtype not in DTYPES or any(n < 0 for n in shape) or len(shape) > 32:
         return None
     dtype = np.dtype(dtype)
-    if int(np.prod(shape, dtype=np.int64)) * dtype.itemsize != blob.nbytes:
+    if math.prod(shape) * dtype.itemsize != blob.nbytes:  # Python integers: no overflow
         return None
-    return np.frombuffer(blob, dtype=dtype).reshape(shape)  # a view of bytes read for it alone
+    try:
+        return np.frombuffer(blob, dtype=dtype).reshape(shape)  # a view of bytes read for it
+    except ValueError:
+        return None

@@ -6,7 +6,6 @@ that no submission pays for starting Python and importing numpy (its side is
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -33,20 +32,15 @@ def site_packages() -> str:
 
 
 def numpy_path() -> str:
-    """A folder holding numpy alone (symlinks), so that a child without a minimal root of its
-    own imports numpy and nothing else installed beside it (the grader, pytest)."""
+    """A new folder of this user's alone (mkdtemp: mode 700) holding numpy alone (links), so
+    that a child without a minimal root of its own imports numpy and nothing else installed
+    beside it (the grader, pytest). Never a shared name in the temporary folder: another user
+    could make it first and have the grader import their code."""
     site = Path(site_packages())
-    tag = hashlib.sha256(str(site).encode()).hexdigest()[:12]
-    shim = Path(tempfile.gettempdir()) / f"dropout-grader-numpy-{os.getuid()}-{tag}"
-    if not (shim / "numpy").exists():
-        staging = Path(tempfile.mkdtemp(prefix="numpy-shim-"))
-        for name in ("numpy", "numpy.libs"):
-            if (site / name).exists():
-                (staging / name).symlink_to(site / name)
-        try:
-            staging.rename(shim)
-        except OSError:  # another worker made it first
-            shutil.rmtree(staging, ignore_errors=True)
+    shim = Path(tempfile.mkdtemp(prefix="dropout-grader-numpy-"))
+    for name in ("numpy", "numpy.libs"):
+        if (site / name).exists():
+            (shim / name).symlink_to(site / name)
     return str(shim)
 
 
@@ -61,6 +55,7 @@ class ForkServer:
     def __init__(self, level: str = "none") -> None:
         self.level = level
         self._root: str | None = None  # the empty folder its minimal root is mounted on
+        self._shim: str | None = None  # without one: the folder numpy is imported from
         self._proc: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._ended: dict[int, int] = {}
@@ -131,6 +126,9 @@ class ForkServer:
             with contextlib.suppress(OSError):
                 os.rmdir(self._root)  # mounted on in the server's namespace only: empty here
             self._root = None
+        if self._shim is not None:
+            shutil.rmtree(self._shim, ignore_errors=True)
+            self._shim = None
 
     def start(self) -> None:
         """Start the server process unless it is running (it imports numpy meanwhile)."""
@@ -144,9 +142,11 @@ class ForkServer:
         contained = self.level != "none"
         if contained:
             self._root = tempfile.mkdtemp(prefix="dropout-grader-root-")
+        else:
+            self._shim = numpy_path()
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-u", "-c", BOOT.format(here=str(HERE)),
-             str(theirs.fileno()), site_packages() if contained else numpy_path(), self.level,
+             str(theirs.fileno()), site_packages() if contained else self._shim, self.level,
              self._root or ""],
             pass_fds=(theirs.fileno(),), env=CHILD_ENV, cwd="/", stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
