@@ -21,6 +21,7 @@ class Limits:
     file_size: int = 16 << 20
     output: int = 8_000
     cpu_seconds: int = 120
+    open_files: int = 64  # also bounds what memory-backed files could hold
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,10 @@ the solution (the reference, given by the tests). Some need to know where the te
 
 from __future__ import annotations
 
+import os
+
+from grader.sandbox.jail import REFUSED
+
 PROBE = '''
 import ctypes
 import json
@@ -16,7 +20,10 @@ try:
     found["network"] = "connected"
 except OSError as err:
     found["network"] = type(err).__name__
-found["interfaces"] = [name for _, name in socket.if_nameindex()]
+try:
+    found["interfaces"] = [name for _, name in socket.if_nameindex()]
+except OSError as err:
+    found["interfaces"] = type(err).__name__
 others = []
 for entry in os.listdir("/proc"):
     if entry.isdigit() and int(entry) != os.getpid():
@@ -29,6 +36,9 @@ found["processes"] = others[:10]
 found["root"] = sorted(os.listdir("/"))
 found["tmp"] = sorted(os.listdir("/tmp"))
 libc = ctypes.CDLL(None, use_errno=True)  # ways out of a changed root, or to more privileges
+found["keyring"] = libc.syscall({keyctl}, 0, -3, 0) >= 0  # the session keyring's id
+found["memfd"] = libc.memfd_create(b"x", 0) >= 0
+found["affinity"] = libc.sched_setaffinity(0, 128, (ctypes.c_ubyte * 128)(*[255] * 128)) == 0
 found["new user namespace"] = libc.unshare(0x10000000) == 0
 found["mount"] = libc.mount(b"none", b"/tmp", b"tmpfs", 0, None) == 0
 try:
@@ -136,7 +146,8 @@ def dropout_forward(x, dropout_param):
 def sources(solution: str, port: int, secret: str, reference: str, targets: list[str],
             seconds: float) -> dict[str, str]:
     """Submission name: source, for each attack around SOLUTION."""
-    return {"probe": PROBE.format(port=port, secret=secret, reference=reference) + solution,
+    return {"probe": PROBE.format(port=port, secret=secret, reference=reference,
+                                  keyctl=REFUSED[os.uname().machine]["keyctl"]) + solution,
             "daemon": DAEMON.format(targets=targets, seconds=seconds) + solution,
             "forks_at_import": FORKS_AT_IMPORT + solution,
             "fills_disk": FILLS_DISK + solution,

@@ -290,8 +290,8 @@ def _probe(batch) -> dict:
 
 def test_the_network_is_out_of_reach(batch):
     found = _probe(batch)
-    assert found["network"] != "connected" and batch.connections == 0
-    assert found["interfaces"] == ["lo"]
+    assert found["network"] == "PermissionError" and batch.connections == 0  # no socket at all
+    assert found["interfaces"] in (["lo"], "PermissionError")
 
 
 def test_a_child_sees_no_other_process(batch):
@@ -314,6 +314,8 @@ def test_a_child_sees_only_its_minimal_root(batch):
 
 def test_a_child_has_no_way_to_more_privileges(batch):
     found = _probe(batch)
+    # refused by the seccomp filter: the keyrings, memory outside the limits, other cores
+    assert found["keyring"] is found["memfd"] is found["affinity"] is False
     assert found["new user namespace"] is False  # refused in a changed root
     assert found["mount"] is False
     assert found["chroot"] == "PermissionError"

@@ -351,3 +351,30 @@ def test_without_a_minimal_root_numpy_comes_from_a_private_folder():
             assert info.st_uid == os.getuid() and info.st_mode & 0o777 == 0o700
             assert sorted(p.name for p in shim.iterdir()) <= ["numpy", "numpy.libs"]
     assert not any(shim.exists() for shim in shims)
+
+
+def test_the_next_submission_runs_nothing_while_the_current_one_is_judged(tmp_path):
+    # The next child is started while the current submission is judged, but the student's
+    # import waits for its turn: 60 busy processes at the next one's import would otherwise
+    # take the core from a slow but correct solution and make it time out.
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write_submission(folder, "a_slow", REFERENCE + textwrap.dedent("""
+        _forward = dropout_forward
+
+        def dropout_forward(x, dropout_param):
+            sum(range(100_000))  # a few ms of CPU a call, some 250 calls
+            return _forward(x, dropout_param)
+    """))
+    write_submission(folder, "b_hog", """
+        import os
+        for _ in range(60):
+            if os.fork() == 0:
+                os.setsid()  # a scheduling group of its own each: the fair share is theirs
+                break
+        while True:
+            pass
+    """)
+    graded = grade_folder(folder, tmp_path / "out", jobs=1, timeout=3.0)
+    assert graded["a_slow"].score == 100, _feedback(graded["a_slow"])
+    assert graded["b_hog"].status == "timeout"

@@ -114,8 +114,10 @@ class Sandbox:
         self.close()
 
     def start(self) -> None:
-        """Start the child and have it import the submission; :meth:`wait_loaded` learns how
-        that went. Failures are kept in ``dead``, never raised."""
+        """Start the child: cloned and confined, it waits for :meth:`wait_loaded` to have it
+        import the submission. A child started ahead of its turn runs none of the student's
+        code meanwhile (which could take the core from the one being judged). Failures are
+        kept in ``dead``, never raised."""
         self._workdir = tempfile.mkdtemp(prefix="dropout-grader-run-")
         self.target = copy_target(self.target, Path(self._workdir) / "submission")
         inside = self.target  # the same target, as the child sees it
@@ -140,16 +142,13 @@ class Sandbox:
         finally:
             for fd in (req_r, resp_w, out_w):
                 os.close(fd)
-        setup = {
+        self._setup = {
             "rlimits": {"RLIMIT_AS": self.limits.memory, "RLIMIT_FSIZE": self.limits.file_size,
-                        "RLIMIT_CPU": self.limits.cpu_seconds, "RLIMIT_CORE": 0},
+                        "RLIMIT_CPU": self.limits.cpu_seconds, "RLIMIT_CORE": 0,
+                        "RLIMIT_NOFILE": self.limits.open_files},
             "rng_seed": self.rng_seed, "dtypes": list(DTYPES),
             "root": str(inside.root), "package": inside.module is not None,
             "module": inside.module, "file": str(inside.file), "functions": list(FUNCTIONS)}
-        try:
-            self._send(setup, [], self._import)
-        except Died as died:
-            self.dead = died
 
     @property
     def _import(self) -> str:
@@ -157,12 +156,13 @@ class Sandbox:
         return "the import of " + self.target.display
 
     def wait_loaded(self) -> None:
-        """Wait for the import started by :meth:`start`. Import failures are kept in
+        """Have the child import the submission, and wait for it. Import failures are kept in
         ``load_failure`` (a "raised" description) or ``dead``, never raised."""
         if self.dead or self._loaded:
             return
         self._loaded = True
         try:
+            self._send(self._setup, [], self._import)
             reply, _ = self._receive(self._import, 0)
             if reply.get("kind") == "loaded" and not isinstance(reply.get("functions"), dict):
                 self._malformed(self._import)

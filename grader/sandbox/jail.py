@@ -35,6 +35,23 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 KEPT_FLAGS = MS_NOEXEC | 1024 | 2048 | 4096  # and noatime, nodiratime, relatime: as found
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 SYSCALLS = {"x86_64": {"clone": 56}, "aarch64": {"clone": 220}}
+# Refused to a child (EPERM) by a seccomp filter: the kernel's keyrings (shared by everything
+# the user runs: a way to read its secrets and to leave messages for later), sockets of any
+# family (the children of one fork server share a network namespace), leaving its core,
+# memory outside its limits (memfd, System V shared memory, userfaultfd), and kernel
+# interfaces no dropout layer needs.
+REFUSED = {
+    "x86_64": {"keyctl": 250, "add_key": 248, "request_key": 249, "socket": 41,
+               "sched_setaffinity": 203, "memfd_create": 319, "shmget": 29,
+               "userfaultfd": 323, "bpf": 321, "perf_event_open": 298, "io_uring_setup": 425,
+               "io_uring_enter": 426, "io_uring_register": 427},
+    "aarch64": {"keyctl": 219, "add_key": 217, "request_key": 218, "socket": 198,
+                "sched_setaffinity": 122, "memfd_create": 279, "shmget": 194,
+                "userfaultfd": 282, "bpf": 280, "perf_event_open": 241, "io_uring_setup": 425,
+                "io_uring_enter": 426, "io_uring_register": 427}}
+AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+TMP_INODES = 4096
 CAPABILITY_VERSION_3 = 0x20080522
 UID_BASE = 1_000_000_000
 NPROC = 64
@@ -314,7 +331,7 @@ def confine(level, jail, workdir):
     if level == "root":  # a uid of its own: RLIMIT_NPROC then counts its processes alone
         uid = gid = UID_BASE + int(os.readlink("/proc/self"))  # its pid outside
     _mount("tmpfs", jail + WORKDIR, "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={TMP_SIZE},mode=700,uid={uid},gid={gid}")
+           f"size={TMP_SIZE},nr_inodes={TMP_INODES},mode=700,uid={uid},gid={gid}")
     _place(jail, IN_WORKDIR)
     source = os.path.join(workdir, "submission")
     _mount(source, jail + SUBMISSION, None, MS_BIND)
@@ -334,12 +351,51 @@ def confine(level, jail, workdir):
     # after the change of credentials, which clears it: it dies with the fork server
     if not (prctl(PR_SET_PDEATHSIG, signal.SIGKILL) and prctl(PR_SET_NO_NEW_PRIVS, 1)):
         raise Unavailable("prctl(PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS) failed")
+    _refuse_syscalls()
     if level == "root" or NPROC_PER_NAMESPACE:
         import resource
 
         resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
         return NPROC
     return None
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = (("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32))
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter)))
+
+
+def _seccomp_program():
+    """The BPF program of :data:`REFUSED` for this machine, or None where it has none."""
+    refused, arch = REFUSED.get(MACHINE), AUDIT_ARCH.get(MACHINE)
+    if refused is None:
+        return None
+    load, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, JMP|JEQ|K, JMP|JGE|K, RET|K
+    allow, kill, refuse = 0x7FFF0000, 0x80000000, 0x00050000 | 1  # ERRNO(EPERM)
+    numbers = sorted(refused.values())
+    n = len(numbers)
+    code = [(load, 0, 0, 4),  # seccomp_data.arch: another ABI is killed
+            (jeq, 0, n + 4, arch),
+            (load, 0, 0, 0),  # seccomp_data.nr
+            (jge, n + 1, 0, 0x40000000)]  # x32 system calls: refused
+    code += [(jeq, n - i, 0, number) for i, number in enumerate(numbers)]
+    code += [(ret, 0, 0, allow), (ret, 0, 0, refuse), (ret, 0, 0, kill)]
+    filters = (_SockFilter * len(code))(*[_SockFilter(*c) for c in code])
+    return filters, _SockFprog(len(code), filters)
+
+
+SECCOMP = _seccomp_program()
+
+
+def _refuse_syscalls():
+    """Install the seccomp filter (after no_new_privs). Raises Unavailable."""
+    if SECCOMP is None:
+        raise Unavailable(f"no seccomp filter is known for {MACHINE}")
+    _call("prctl", PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(SECCOMP[1]), 0, 0)
 
 
 def _drop_capabilities():
