@@ -130,7 +130,9 @@ def _start_child(request: dict, fds: list, level: str, root: str) -> None:
         cap, unconfined = None, str(err)
     if level == "none":
         os.chdir(request["workdir"])
-    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     os.dup2(out_w, 1)
     os.dup2(out_w, 2)
     os.environ.clear()
