@@ -11,6 +11,7 @@ import sysconfig
 from pathlib import Path
 
 import numpy
+import pytest
 
 from grader.sandbox import jail
 
@@ -70,3 +71,19 @@ def test_the_process_cap_counts_per_namespace_from_linux_5_14(monkeypatch):
         monkeypatch.setattr(os, "uname", lambda release=release: os.uname_result(
             ("Linux", "host", release, "", "x86_64")))
         assert jail.nproc_per_namespace() is per_namespace, release
+
+
+def test_where_the_trial_fails_auto_falls_back_to_plain_processes_and_says_why(monkeypatch):
+    from grader.sandbox import containment
+    from grader.sandbox.server import ServerGone
+
+    def refused(level):
+        raise ServerGone("user containment is not available here (unshare: EPERM)")
+
+    monkeypatch.setattr(containment, "trial", refused)
+    found = containment.choose("auto")
+    assert found.level == "none" and not found.full
+    assert found.describe() == ("sandbox: NONE (plain processes): only grade trusted code here "
+                                "[user containment is not available here (unshare: EPERM)]")
+    with pytest.raises(containment.ContainmentError, match="missing: namespaces"):
+        containment.choose("strict")
