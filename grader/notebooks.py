@@ -1,5 +1,6 @@
-"""The written answers: the assignment notebook's "Inline Question" cells and the student's
-answer to each, read with nbformat (a JSON reader: nothing in the notebook runs)."""
+"""The written answers: the assignment notebook's questions ("Inline Question" cells since
+2018; in 2016-2017 a cell headed "# Question", answered in one headed "# Answer") and the
+student's answer to each, read with nbformat (a JSON reader: nothing in the notebook runs)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-QUESTION = re.compile(r"inline\s+question", re.IGNORECASE)
-# "**Answer:**", "**Your Answer:**", "$\color{blue}{\textit Your Answer:}$" and the like
-ANSWER_LABEL = re.compile(r"^\s*[*_${]*(?:\\color\{\w+\}\{\\textit\s*)?(?:your\s+)?answer\s*:?"
-                          r"\s*[*_$}]*\s*", re.IGNORECASE)
-ANSWER_START = re.compile(r"(?im)^[^\n]*\banswer\s*:")
+# "Inline Question 1:" anywhere; or a cell that starts with a "Question" heading or label
+QUESTION = re.compile(r"inline\s+question|\A\s*(?:#+|\*\*|__)?\s*question\b", re.IGNORECASE)
+# "**Answer:**", "**Your Answer:**", "## Answer:", "# Answer",
+# "$\color{blue}{\textit Your Answer:}$" and the like
+ANSWER_LABEL = re.compile(r"^\s*[#*_${\s]*(?:\\color\{\w+\}\{\\textit\s*)?(?:your\s+)?answer"
+                          r"\s*:?\s*[*_$}]*[ \t]*", re.IGNORECASE)
+ANSWER_START = re.compile(r"(?im)^[^\n]*\banswer\s*:|^\s*#+\s*(?:your\s+)?answer\b")
 UNANSWERED = ("fill this in", "fill in", "[fill this in]", "todo")
 
 

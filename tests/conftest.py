@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -46,6 +47,15 @@ def processes() -> list[tuple[int, bytes, int, str]]:
             continue
         found.append((int(entry), cmdline, int(stat[1]), stat[0]))
     return found
+
+
+def in_child_tmp() -> list[str]:
+    """What a confined child finds in its own empty /tmp: the way to numpy or Python where
+    they were installed under /tmp (a fresh clone's virtual environment there, say)."""
+    import numpy
+
+    installed = [Path(numpy.__file__).resolve(), Path(sys.base_prefix).resolve()]
+    return sorted({p.parts[2] for p in installed if p.parts[1] == "tmp"})
 
 
 def write_submission(folder: Path, name: str, source: str) -> Path:

@@ -21,7 +21,15 @@ from pathlib import Path
 import as_user
 import numpy
 import pytest
-from conftest import REFERENCE, ROOT, SUBMISSIONS, grade_folder, processes, validate
+from conftest import (
+    REFERENCE,
+    ROOT,
+    SUBMISSIONS,
+    grade_folder,
+    in_child_tmp,
+    processes,
+    validate,
+)
 from hostile_sources import sources
 
 from grader import results
@@ -177,7 +185,8 @@ EXPECTED = {
     "empty_folder": ("missing", "no cs231n/layers.py, layers.py or other .py file", 0),
     "non_utf8": ("error", "SyntaxError in non_utf8.py", 0),
     "python2": ("error", "SyntaxError in python2.py, line 4", 0),
-    "fake_stdout": ("ok", "dropout_forward returned None instead of out", 15),
+    # x untouched (5): the test-mode backward is judged on a forward that gives no output
+    "fake_stdout": ("ok", "dropout_forward returned None instead of out", 5),
     # zeros of the right shape and dtype, the same every call: shape, dtype, x untouched and
     # determinism hold (35 points), and dx = 0 is the true gradient of a constant forward (15);
     # every value-based check is judged on the bytes, whatever numpy says in the child
@@ -186,7 +195,7 @@ EXPECTED = {
     "lies": ("ok", "dropout_backward returned a NotAnArray instead of dx", 35),
     "borrows_reference": ("error", "No module named 'reference'", 0),
     "borrows_grader": ("error", "No module named 'grader'", 0),
-    "sneaky": ("ok", "dropout_forward returned None instead of out", 15),
+    "sneaky": ("ok", "dropout_forward returned None instead of out", 5),
     # PID 1 of a namespace of its own: its parent is outside (getppid() is 0, so the first
     # kill is one to its own group) and init takes no signal it does not handle from inside
     # its namespace: both kills find nobody to kill
@@ -300,10 +309,7 @@ def test_a_child_sees_no_other_process(batch):
 
 def test_a_child_sees_only_its_minimal_root(batch):
     found = _probe(batch)
-    # nothing but its own files, and the way to numpy or Python where they were installed
-    # under /tmp (a fresh clone's virtual environment there, say)
-    installed = [Path(numpy.__file__).resolve(), Path(sys.base_prefix).resolve()]
-    assert found["tmp"] == sorted({p.parts[2] for p in installed if p.parts[1] == "tmp"})
+    assert found["tmp"] == in_child_tmp()
     assert found["secret"] == "FileNotFoundError"
     assert found["reference"] == "FileNotFoundError"
     # the standard library, numpy and the shared libraries, at their usual paths

@@ -132,6 +132,30 @@ def _notebook(path: Path, cells) -> Path:
 
 
 @pytest.mark.parametrize("year, cells, expected", [
+    # 2016-2017: a "# Question" cell (no "Inline"), answered in a "# Answer" cell of its own
+    ("2016", [new_markdown_cell("# Question\nExplain what you see in this experiment. What "
+                                "does it suggest about dropout?"),
+              new_markdown_cell("# Answer\nWith dropout the validation accuracy holds up: "
+                                "it regularizes."),
+              new_code_cell("solver.train()"),
+              new_markdown_cell("## Question:\nWhy divide by p?"),
+              new_markdown_cell("# Answer\n")],
+     [("Question Explain what you see in this experiment. What does it suggest about dropout?",
+       "With dropout the validation accuracy holds up: it regularizes.", True),
+      ("Question: Why divide by p?", "", False)]),
+    # an answer that holds only its label, or only white space, is unanswered
+    ("label only", [new_markdown_cell(f"## Inline Question 1:\n{IQ1}"),
+                    new_markdown_cell("## Answer:"),
+                    new_markdown_cell(f"## Inline Question 2:\n{IQ2}"),
+                    new_markdown_cell("**Your Answer:**"),
+                    new_markdown_cell("## Inline Question 3:\nHow should p change?"),
+                    new_markdown_cell("$\\color{blue}{\\textit Your Answer:}$"),
+                    new_markdown_cell("**Inline Question 4:** Why?\n\n**Your Answer:**   \n"),
+                    new_markdown_cell("**Inline Question 5:** And?"),
+                    new_markdown_cell("   \n\n ")],
+     [(f"Inline Question 1: {IQ1}", "", False), (f"Inline Question 2: {IQ2}", "", False),
+      ("Inline Question 3: How should p change?", "", False),
+      ("Inline Question 4: Why?", "", False), ("Inline Question 5: And?", "", False)]),
     ("2017", [new_markdown_cell("### Inline Question\nExplain how dropout works."),
               new_markdown_cell("**Answer:** It drops units at random during training.")],
      [("Inline Question Explain how dropout works.",

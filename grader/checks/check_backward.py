@@ -59,12 +59,16 @@ def check_backward_gradient(student, verdict, rng, convention):
 
 
 def check_backward_test_mode(student, verdict, rng):
-    dout = rng.standard_normal((30, 40))
-    # The cache of test mode is fixed by the starter: (dropout_param, None).
-    runs = student.backward_all({p: (dout, ({"mode": "test", "p": p}, None))
-                                 for p in (0.25, 0.7)})
+    x, dout = rng.standard_normal((30, 40)) + 10, rng.standard_normal((30, 40))
+    # Judged on the cache the student's own test-mode forward returned, whatever its layout
+    # (the starter's (dropout_param, None), a dict, the mask alone...); a forward that gives
+    # none leaves nothing to judge, so the starter's ready-made `dx = dout` earns nothing.
+    forwards = student.forward_all({p: (x, {"mode": "test", "p": p}) for p in (0.25, 0.7)})
+    handles = {p: run.call.handle for p, run in forwards.items() if run.call is not None}
+    runs = student.backward_all({p: (dout, handles.get(p)) for p in forwards})
     for p, run in runs.items():
         with verdict.case(f"test mode, p = {p}") as case:
+            forwards[p].get().array(0, "out")  # no output: the forward's failure is the cause
             dx = run.get().array(None, "dx")
             if close(dx, dout):
                 continue
