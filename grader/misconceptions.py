@@ -31,6 +31,10 @@ CATALOGUE = {m.key: m for m in [
                   "times the input. Inverted dropout divides the kept units by the keep "
                   "probability (p; 1 - p where p is the drop probability) during training so "
                   "that nothing needs scaling at test time (Inline Question 1 asks why)."),
+    Misconception("normal_draw", "draws the mask from a normal distribution",
+                  "np.random.randn draws from a normal distribution, so `randn(*x.shape) < p` "
+                  "keeps Φ(p) of the units (60 % at p = 0.25, 76 % at p = 0.7), not p. Draw "
+                  "uniform numbers: np.random.rand(*x.shape) < p."),
     Misconception("drops_nothing", "drops no unit at all",
                   "The mask keeps every unit. Check the comparison that builds it: "
                   "np.random.rand(*x.shape) < p."),
@@ -83,14 +87,29 @@ def advice(key: str | None) -> str:
     return f"Likely cause: {m.title}. {m.advice}"
 
 
-def match(observed: dict[float, float], hypotheses: dict[str, Callable[[float], float]],
-          tolerance: dict[float, float]) -> str | None:
-    """The first hypothesis that predicts every observation (by p) within its tolerance."""
-    for key, predict in hypotheses.items():
-        if observed and all(abs(value - predict(p)) <= tolerance[p]
-                            for p, value in observed.items()):
-            return key
-    return None
+@dataclass(frozen=True)
+class Prediction:
+    """What a mistake makes of the notebook's runs, by keep probability: the fraction of units
+    kept, and the train-mode mean over the input's (None: no particular one)."""
+
+    kept: Callable[[float], float]
+    ratio: Callable[[float], float] | None
+
+
+def explain(observed: dict[float, tuple[float, float]], predictions: dict[str, Prediction],
+            kept_tolerance: Callable[[float], float],
+            ratio_tolerance: Callable[[float], float]) -> str | None:
+    """The mistake whose predictions hold for every observation (keep probability: (kept,
+    mean ratio)), or None when none does or more than one does: a cause is named only when
+    it explains all the evidence, since wrong advice is worse than none."""
+    def holds(prediction: Prediction) -> bool:
+        return all(abs(kept - prediction.kept(q)) <= kept_tolerance(prediction.kept(q))
+                   and (prediction.ratio is None
+                        or abs(ratio - prediction.ratio(q)) <= ratio_tolerance(q))
+                   for q, (kept, ratio) in observed.items())
+
+    found = [key for key, prediction in predictions.items() if observed and holds(prediction)]
+    return found[0] if len(found) == 1 else None
 
 
 def from_exception(function: str, type_name: str, message: str) -> str | None:

@@ -203,7 +203,9 @@ def test_grade_report_and_summary_from_existing_results(graded):
     line = containment.choose().describe()
     assert f"\n{line} (22)\n" in summary
     assert f"{line} (22 graded)" in (graded / "report.html").read_text()
-    assert "     2  treats p as the drop probability: p_as_drop, wrong_comparison" in summary
+    # wrong_comparison keeps 1 - p but does not rescale like a p-as-drop reading would
+    assert "     1  treats p as the drop probability: p_as_drop\n" in summary
+    assert "     1  compares the wrong way round: wrong_comparison\n" in summary
 
 
 def test_without_the_report_extra_grading_still_works(tmp_path, monkeypatch):

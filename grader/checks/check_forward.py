@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from grader.checks.stats import close, differ, kept_tolerance, mean_ratio_tolerance, scaling
-from grader.convention import NOTEBOOK_KEEPS
-from grader.misconceptions import match
+from grader.convention import NOTEBOOK_KEEPS, Convention
+from grader.misconceptions import Prediction, explain
+from grader.student import Attempt, StudentError
 
 
 def _input(rng: np.random.Generator, shape: tuple[int, ...], dtype=np.float64) -> np.ndarray:
@@ -60,7 +63,45 @@ def check_test_mode_identity(student, verdict, rng):
                 case.fail(f"the output was not x: {differ(out, x)}", "x unchanged")
 
 
+def _phi(z: float) -> float:
+    return 0.5 * (1 + math.erf(z / math.sqrt(2)))
+
+
+def _predictions(convention: Convention) -> dict[str, Prediction]:
+    """The mistakes of the notebook's runs, by keep probability q."""
+    if convention.name == "keep":  # randn(...) < p
+        normal = _phi
+    else:  # randn(...) >= p, p = 1 - q
+        def normal(q: float) -> float:
+            return 1 - _phi(1 - q)
+    return {
+        convention.other_reading: Prediction(lambda q: 1 - q, lambda q: 1.0),
+        "wrong_comparison": Prediction(lambda q: 1 - q, lambda q: (1 - q) / q),
+        "no_rescale": Prediction(lambda q: q, lambda q: q),
+        "normal_draw": Prediction(normal, lambda q: normal(q) / q),
+        "drops_nothing": Prediction(lambda q: 1.0, None),
+        "drops_everything": Prediction(lambda q: 0.0, lambda q: 0.0),
+    }
+
+
+def _cause(runs: dict[float, Attempt], x: np.ndarray, convention: Convention) -> str | None:
+    """The one mistake that explains the kept fraction and the mean of every notebook run,
+    or None."""
+    observed, mean_x = {}, float(np.mean(x))
+    for keep, run in runs.items():
+        try:
+            out = run.get().array(0, "out")
+        except StudentError:
+            continue
+        if out.shape == x.shape:
+            observed[keep] = (np.count_nonzero(out) / out.size, float(np.mean(out)) / mean_x)
+    return explain(observed, _predictions(convention),
+                   lambda kept: max(kept_tolerance(kept, x.size), 1e-3),
+                   lambda keep: max(3 * mean_ratio_tolerance(x, keep), 0.05))
+
+
 def check_keep_probability(student, verdict, notebook_runs, notebook_x, convention):
+    cause = _cause(notebook_runs, notebook_x, convention)
     for keep in NOTEBOOK_KEEPS:
         with verdict.case(f"p = {convention.p(keep)}") as case:
             out = notebook_runs[keep].get().array(0, "out")
@@ -70,13 +111,11 @@ def check_keep_probability(student, verdict, notebook_runs, notebook_x, conventi
             kept = np.count_nonzero(out) / out.size
             tol = kept_tolerance(keep, out.size)
             if abs(kept - keep) > tol:
-                hypotheses = {convention.other_reading: lambda q: 1 - q,
-                              "drops_nothing": lambda q: 1.0, "drops_everything": lambda q: 0.0}
-                case.fail(f"kept {kept:.1%} of the units", f"{keep:.0%} (± {tol:.1%})",
-                          match({keep: kept}, hypotheses, {keep: tol}))
+                case.fail(f"kept {kept:.1%} of the units", f"{keep:.0%} (± {tol:.1%})", cause)
 
 
 def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention):
+    cause = _cause(notebook_runs, notebook_x, convention)
     mean_x = float(np.mean(notebook_x))
     for keep in NOTEBOOK_KEEPS:
         with verdict.case(f"p = {convention.p(keep)}") as case:
@@ -84,12 +123,9 @@ def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention
             ratio = float(np.mean(out)) / mean_x
             tol = mean_ratio_tolerance(notebook_x, keep)
             if not abs(ratio - 1) <= tol:  # also catches NaN
-                hypotheses = {"no_rescale": lambda q: q,
-                              "wrong_comparison": lambda q: (1 - q) / q}
                 case.fail(f"the train-mode mean was {ratio:.3f} × the input's mean "
                           f"({np.mean(out):.3f} against {mean_x:.3f})",
-                          f"1.000 × (± {tol:.3f})",
-                          match({keep: ratio}, hypotheses, {keep: max(3 * tol, 0.05)}))
+                          f"1.000 × (± {tol:.3f})", cause)
 
 
 def check_input_untouched(student, verdict, rng):
