@@ -81,6 +81,10 @@ def main() -> None:
               help="Also write the checks as JUnit XML (for CI systems).")
 @click.option("--self-check", is_flag=True,
               help="Grade the bundled reference solution; it must score 100%.")
+@click.option("--starter", type=click.Path(path_type=Path, file_okay=False, exists=True,
+                                          resolve_path=True),
+              help="The course's starter code (the assignment's folder): each submission is "
+                   "graded as if copied over it; its own files always win.")
 @click.option("--sandbox", type=click.Choice(containment.MODES), default="auto",
               show_default=True,
               help="auto: the strongest containment this machine gives (the run says which); "
@@ -88,7 +92,7 @@ def main() -> None:
 def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, force: bool,
         convention: str | None, rubric: Path | None, single: bool | None,
         fail_under: float | None, extra_checks: tuple[Path, ...], roster: Path | None,
-        junit_xml: Path | None, self_check: bool, sandbox: str) -> None:
+        junit_xml: Path | None, self_check: bool, starter: Path | None, sandbox: str) -> None:
     """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
     layers.py), or a folder whose entries are submissions."""
     if self_check:
@@ -110,7 +114,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
                    f"{', '.join(skipped)}", err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
                         rubric_path=rubric, convention=convention, extra_checks=extra_checks,
-                        sandbox=sandbox)
+                        starter=starter, sandbox=sandbox)
     fingerprint = settings.fingerprint()
     todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
     if len(todo) < len(submissions):
@@ -179,11 +183,16 @@ def _report_to_ci(submissions: list[discover.Submission], out: Path,
 @click.option("--extra-checks", multiple=True,
               type=click.Path(path_type=Path, exists=True, dir_okay=False),
               help="An instructor's check_*.py file to grade with too (repeatable).")
-def gradescope_bundle(zip_path: Path, rubric: Path | None, extra_checks: tuple[Path, ...]) -> None:
+@click.option("--starter", type=click.Path(path_type=Path, file_okay=False, exists=True,
+                                          resolve_path=True),
+              help="The course's starter code, carried in the zip to grade each submission "
+                   "over.")
+def gradescope_bundle(zip_path: Path, rubric: Path | None, extra_checks: tuple[Path, ...],
+                      starter: Path | None) -> None:
     """Build the zip to upload as a Gradescope programming assignment's autograder."""
     try:
         load_extra_checks(list(extra_checks), load_rubric(rubric).ids)
-        names = gradescope.build_bundle(zip_path, rubric, list(extra_checks))
+        names = gradescope.build_bundle(zip_path, rubric, list(extra_checks), starter)
     except (RubricError, gradescope.BundleError) as err:
         raise click.UsageError(str(err)) from err
     click.echo(f"wrote {zip_path}: {', '.join(names)}")

@@ -187,7 +187,7 @@ def locate(path: Path) -> Target | None:
     if path.is_file():
         return Target(root=path.parent, file=path, module=None, display=path.name)
     candidates = []
-    for file in _python_files(path):
+    for file in python_files(path):
         rel = file.relative_to(path)
         rank = (0 if rel.parts[-2:] == ("cs231n", "layers.py")
                 else 1 if rel.name == "layers.py" else 2)
@@ -203,7 +203,7 @@ def locate(path: Path) -> Target | None:
     return _target(path, file)
 
 
-def _python_files(root: Path):
+def python_files(root: Path):
     count = 0
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
@@ -232,7 +232,7 @@ def copy_target(target: Target, dest: Path) -> Target:
     """Copy the Python files the child may import (the target's root, .py files only, within
     the search limits) into DEST, and return the same target rooted there. The copy is
     readable by all, whatever the umask: as root, the child reads it as a uid of its own."""
-    files = [target.file] if target.module is None else _python_files(target.root)
+    files = [target.file] if target.module is None else python_files(target.root)
     root = target.file.parent if target.module is None else target.root
     folders: set[Path] = set()
     for file in files:

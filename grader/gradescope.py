@@ -10,6 +10,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from grader.discover import python_files
+
 PACKAGE = Path(__file__).resolve().parent  # grader/, in a clone or where pip installed it
 DISTRIBUTION = "dropout-grader"
 WHEEL = b"Wheel-Version: 1.0\nGenerator: dropout-grader\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
@@ -46,6 +48,7 @@ OUT="$(mktemp -d)"
 mkdir -p "$ROOT/results"
 EXTRA=()
 if [ -d "$SOURCE/extra_checks" ]; then EXTRA=(--extra-checks "$SOURCE/extra_checks"); fi
+if [ -d "$SOURCE/starter" ]; then EXTRA+=(--starter "$SOURCE/starter"); fi
 "$ROOT/venv/bin/grade" "$ROOT/submission" --single --out "$OUT" \
   --rubric "$SOURCE/rubric.toml" --jobs 1 "${EXTRA[@]}" || true
 RESULT="$(ls "$OUT"/*/results.json 2>/dev/null | head -n 1)"
@@ -65,8 +68,10 @@ class BundleError(Exception):
 
 
 def build_bundle(dest: Path, rubric: Path | None = None,
-                 extra_checks: list[Path] | None = None) -> list[str]:
-    """Write the autograder zip to DEST; return the names it holds."""
+                 extra_checks: list[Path] | None = None,
+                 starter: Path | None = None) -> list[str]:
+    """Write the autograder zip to DEST; return the names it holds. STARTER, the course's
+    starter code, goes in too (its Python files), to grade each submission over."""
     rubric_text = (rubric or PACKAGE / "rubric.toml").read_text()
     with tempfile.TemporaryDirectory(prefix="dropout-bundle-") as tmp:
         wheels = Path(tmp) / "wheels"
@@ -80,6 +85,8 @@ def build_bundle(dest: Path, rubric: Path | None = None,
             zf.writestr("rubric.toml", rubric_text)
             for check in extra_checks or []:
                 zf.write(check, f"extra_checks/{check.name}")
+            for file in python_files(starter) if starter else []:
+                zf.write(file, f"starter/{file.relative_to(starter)}")
             for wheel in sorted(wheels.glob("*.whl")):
                 zf.write(wheel, f"wheels/{wheel.name}")
             return zf.namelist()

@@ -195,7 +195,7 @@ class GradingPlugin:
             if staged.target is not None:
                 staged.box = staged.resources.enter_context(Sandbox(
                     staged.target, self.settings.limits, self.server, self.settings.rng_seed,
-                    remove=self._remove_later))
+                    remove=self._remove_later, starter=self.settings.starter))
         except BaseException:
             staged.resources.close()
             raise
@@ -219,6 +219,7 @@ class GradingPlugin:
         # a failure of the whole submission is told in the summary and the first check only
         facts.update(file=target.display if target else None,
                      output=box.output.text() if box else "", problem=student.told,
+                     from_starter=box.from_starter if box else [],
                      sandbox=self.settings.containment.describe())
         tests = self.report.take()
         report = make_report(created=time.time(), duration=time.monotonic() - staged.started,

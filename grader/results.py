@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import __version__
+from grader import __version__, starter
 from grader.discover import Submission
 from grader.rubric import Check, Rubric
 
@@ -55,6 +55,7 @@ class SubmissionResult:
     settings: str = ""
     path: str = ""  # where the submission was graded from
     sandbox: str = ""  # the containment it was graded in: "sandbox: ..."
+    from_starter: list[str] = field(default_factory=list)  # files the starter code gave it
 
     @property
     def score(self) -> float:
@@ -105,7 +106,7 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
                             facts.get("output", ""), facts.get("content_hash", ""),
                             round(float(report.get("duration", 0.0)), 3),
                             facts.get("settings", ""), facts.get("path", ""),
-                            facts.get("sandbox", ""))
+                            facts.get("sandbox", ""), list(facts.get("from_starter", [])))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str) -> SubmissionResult:
@@ -123,6 +124,8 @@ def summary(result: SubmissionResult) -> str:
              f"{result.scope} passed)."]
     if result.file:
         lines.append(f"Graded file: {result.file}")
+    if result.from_starter:
+        lines.append(starter.said(result.from_starter))
     if result.problem:
         lines.append(result.problem)
     if result.status != "ok":
@@ -150,7 +153,8 @@ def to_gradescope(result: SubmissionResult) -> dict:
             "extra_data": {"id": result.id, "status": result.status, "file": result.file,
                            "content_hash": result.content_hash, "grader": __version__,
                            "settings": result.settings, "path": result.path,
-                           "sandbox": result.sandbox, "captured_output": result.output}}
+                           "sandbox": result.sandbox, "from_starter": result.from_starter,
+                           "captured_output": result.output}}
 
 
 def from_gradescope(data: dict) -> SubmissionResult:
@@ -164,7 +168,8 @@ def from_gradescope(data: dict) -> SubmissionResult:
     return SubmissionResult(extra["id"], extra["status"], checks, extra.get("file"), None,
                             extra.get("captured_output", ""), extra.get("content_hash", ""),
                             data.get("execution_time", 0.0), extra.get("settings", ""),
-                            extra.get("path", ""), extra.get("sandbox", ""))
+                            extra.get("path", ""), extra.get("sandbox", ""),
+                            extra.get("from_starter", []))
 
 
 def write_atomic(path: Path, text: str) -> None:

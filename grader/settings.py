@@ -33,6 +33,7 @@ class Settings:
     rng_seed: int = 231
     convention: str | None = None  # None: the rubric's
     extra_checks: tuple[Path, ...] = ()  # an instructor's own check files or folders
+    starter: Path | None = None  # --starter: the course's starter code, graded over
     sandbox: str = "auto"  # --sandbox: auto, strict or none
     containment: Containment | None = None  # what the run has; None: found when it starts
 
@@ -41,6 +42,8 @@ class Settings:
         rubric_text = self.rubric_path.read_text() if self.rubric_path else ""
         extra = [p.read_text() for path in self.extra_checks
                  for p in sorted([path] if path.is_file() else path.rglob("check_*.py"))]
+        from grader.starter import digest  # the main process reads settings without numpy
+
         data = json.dumps([__version__, asdict(self.limits), rubric_text, self.rng_seed,
-                           self.convention, extra])
+                           self.convention, extra, digest(self.starter)])
         return hashlib.sha256(data.encode()).hexdigest()[:16]

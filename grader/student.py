@@ -317,8 +317,14 @@ class Student:
         if type_name == "SystemExit":
             return f"{self.target.display} exited during import (SystemExit {message})"
         frames = self._student_frames(result)
+        hint = []
+        if self.sandbox.starter is None and (type_name == "ModuleNotFoundError"
+                                             or "relative import" in message):
+            hint = ["The submission does not hold that module of the assignment's package "
+                    "(students often hand in layers.py alone). Course staff: grade it over the "
+                    "course's starter code with `grade --starter DIR`."]
         return "\n".join([f"{self.target.display} could not be imported: {type_name}: {message}",
-                          *frames])
+                          *frames, *hint])
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,11 @@ REFERENCE = (ROOT / "reference" / "layers.py").read_text()
 
 def grade_folder(folder: Path, out: Path, jobs: int = 2, timeout: float = 5.0,
                  single: bool | None = None, sandbox: str = "auto",
-                 ) -> dict[str, results.SubmissionResult]:
+                 starter: Path | None = None) -> dict[str, results.SubmissionResult]:
     """Grade FOLDER with the core API; return the results read back from OUT by id."""
     submissions, _ = discover.find_submissions(folder, single)
-    batch.grade(submissions, out, Settings(limits=Limits(timeout=timeout), sandbox=sandbox),
-                jobs)
+    settings = Settings(limits=Limits(timeout=timeout), sandbox=sandbox, starter=starter)
+    batch.grade(submissions, out, settings, jobs)
     return {r.id: r for r in results.iter_results(out)}
 
 

@@ -32,6 +32,7 @@ from grader.sandbox import wire
 from grader.sandbox.jail import SUBMISSION, WORKDIR
 from grader.sandbox.server import ForkServer, ServerGone
 from grader.settings import Limits
+from grader.starter import overlay
 
 # Array dtypes accepted from the child; anything else arrives as a description.
 DTYPES = tuple(np.dtype(t).str for t in (
@@ -91,9 +92,12 @@ class Sandbox:
     its whole process group."""
 
     def __init__(self, target: Target, limits: Limits, server: ForkServer,
-                 rng_seed: int = 231, remove: Callable[[str], object] | None = None):
+                 rng_seed: int = 231, remove: Callable[[str], object] | None = None,
+                 starter: Path | None = None):
         self.target = target
         self.child_root = str(target.root)  # the submission's folder as the child sees it
+        self.starter = starter  # the course's starter code, graded over
+        self.from_starter: list[str] = []  # the files the submission lacked, taken from it
         self.remove = remove or _remove_now  # how its working directory goes when it closes
         self.limits = limits
         self.server = server
@@ -120,6 +124,10 @@ class Sandbox:
         kept in ``dead``, never raised."""
         self._workdir = tempfile.mkdtemp(prefix="dropout-grader-run-")
         self.target = copy_target(self.target, Path(self._workdir) / "submission")
+        if self.starter is not None:
+            self.target, self.from_starter = overlay(self.target,
+                                                     Path(self._workdir) / "submission",
+                                                     self.starter)
         inside = self.target  # the same target, as the child sees it
         if self.server.level != "none":
             root = Path(SUBMISSION)
