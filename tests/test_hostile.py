@@ -185,8 +185,8 @@ EXPECTED = {
     "empty_folder": ("missing", "no cs231n/layers.py, layers.py or other .py file", 0),
     "non_utf8": ("error", "SyntaxError in non_utf8.py", 0),
     "python2": ("error", "SyntaxError in python2.py, line 4", 0),
-    # x untouched (5): the test-mode backward is judged on a forward that gives no output
-    "fake_stdout": ("ok", "dropout_forward returned None instead of out", 5),
+    # a forward that gives no output earns nothing: not even "x untouched"
+    "fake_stdout": ("ok", "dropout_forward returned None instead of out", 0),
     # zeros of the right shape and dtype, the same every call: shape, dtype, x untouched and
     # determinism hold (35 points), and dx = 0 is the true gradient of a constant forward (15);
     # every value-based check is judged on the bytes, whatever numpy says in the child
@@ -195,7 +195,7 @@ EXPECTED = {
     "lies": ("ok", "dropout_backward returned a NotAnArray instead of dx", 35),
     "borrows_reference": ("error", "No module named 'reference'", 0),
     "borrows_grader": ("error", "No module named 'grader'", 0),
-    "sneaky": ("ok", "dropout_forward returned None instead of out", 5),
+    "sneaky": ("ok", "dropout_forward returned None instead of out", 0),
     # PID 1 of a namespace of its own: its parent is outside (getppid() is 0, so the first
     # kill is one to its own group) and init takes no signal it does not handle from inside
     # its namespace: both kills find nobody to kill

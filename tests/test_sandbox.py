@@ -140,9 +140,8 @@ def test_student_conftest_and_test_files_have_no_effect(tmp_path):
     graded = grade_folder(tmp_path / "subs", tmp_path / "out")
     result = graded["sneaky"]
     assert "dropout_forward returned None; it should return the pair" in _feedback(result)
-    # what needs no forward output still counts: x untouched (5); the test-mode backward is
-    # judged on the cache of the student's own test-mode forward, which returned nothing
-    assert result.score == 5
+    # a forward that returns no output earns nothing (and its conftest.py forged nothing)
+    assert result.score == 0
     assert not list(sub.rglob("__pycache__"))  # nothing written into the submission
 
 

@@ -134,6 +134,7 @@ def check_input_untouched(student, verdict, rng):
                                inputs_after=True)
     for mode, run in runs.items():
         with verdict.case(f"{mode} mode") as case:
+            run.get().array(0, "out")  # a call that gives no output did nothing to judge
             after = run.get().args_after[0]
             if not isinstance(after, np.ndarray):
                 case.fail(f"x could not be read back after the call: {after}")
