@@ -6,32 +6,10 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from conftest import SUBMISSIONS, grade_folder, write_submission
+from conftest import REFERENCE, SUBMISSIONS, grade_folder, write_submission
 
-# A correct solution whose cache is built by PACK(dropout_param, mask) and read back by
-# UNPACK(cache) -> (dropout_param, mask).
-TEMPLATE = '''
-import numpy as np
-{helpers}
-
-def dropout_forward(x, dropout_param):
-    p, mode = dropout_param["p"], dropout_param["mode"]
-    if "seed" in dropout_param:
-        np.random.seed(dropout_param["seed"])
-    mask = None
-    if mode == "train":
-        mask = (np.random.rand(*x.shape) < p) / p
-        out = x * mask
-    else:
-        out = x
-    return out.astype(x.dtype, copy=False), {pack}
-
-
-def dropout_backward(dout, cache):
-    dropout_param, mask = {unpack}
-    return dout * mask if dropout_param["mode"] == "train" else dout
-'''
-
+# The reference solution with its cache built by PACK (from dropout_param and mask) and read
+# back by UNPACK (into dropout_param, mask), HELPERS defined before it.
 LAYOUTS = {
     "tuple": ("", "(dropout_param, mask)", "cache"),
     "dict": ("", '{"param": dropout_param, "mask": mask}', 'cache["param"], cache["mask"]'),
@@ -42,12 +20,19 @@ LAYOUTS = {
 }
 
 
+def _with_cache(helpers: str, pack: str, unpack: str) -> str:
+    source = REFERENCE.replace("    cache = (dropout_param, mask)\n", f"    cache = {pack}\n")
+    source = source.replace("    dropout_param, mask = cache\n",
+                            f"    dropout_param, mask = {unpack}\n")
+    assert source.count(pack) == 1 and source.count(unpack) >= 1
+    return helpers + source
+
+
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory):
     folder = tmp_path_factory.mktemp("layouts")
     for name, (helpers, pack, unpack) in LAYOUTS.items():
-        write_submission(folder, name, TEMPLATE.format(helpers=helpers, pack=pack,
-                                                       unpack=unpack))
+        write_submission(folder, name, _with_cache(helpers, pack, unpack))
     return grade_folder(folder, tmp_path_factory.mktemp("layouts-out"))
 
 
@@ -64,44 +49,13 @@ def test_test_mode_backward_is_judged_on_the_students_own_cache(layouts):
         assert check.passed
 
 
-# The dropout layer as each era's starter hands it out, TODOs untouched (written for the
-# project after the notebooks' shape; the 2019 one is submissions/starter_todo).
-STARTER_2017 = '''
-import numpy as np
-
-def dropout_forward(x, dropout_param):
-    p, mode = dropout_param['p'], dropout_param['mode']
-    if 'seed' in dropout_param:
-        np.random.seed(dropout_param['seed'])
-    mask = None
-    out = None
-    if mode == 'train':
-        # TODO: Implement the training phase forward pass for inverted dropout.
-        pass
-    elif mode == 'test':
-        # TODO: Implement the test phase forward pass for inverted dropout.
-        pass
-    cache = (dropout_param, mask)
-    out = out.astype(x.dtype, copy=False)
-    return out, cache
-
-
-def dropout_backward(dout, cache):
-    dropout_param, mask = cache
-    mode = dropout_param['mode']
-    dx = None
-    if mode == 'train':
-        # TODO: Implement the training phase backward pass for inverted dropout.
-        pass
-    elif mode == 'test':
-        dx = dout
-    return dx
-'''
-STARTER_2024 = STARTER_2017.replace("    out = out.astype(x.dtype, copy=False)\n", "")
-
-STARTERS = {"2017": STARTER_2017,
-            "2019": (SUBMISSIONS / "starter_todo" / "cs231n" / "layers.py").read_text(),
-            "2024": STARTER_2024}
+# The dropout layer as the starter hands it out, TODOs untouched: with the line that keeps the
+# dtype (out = out.astype(...): the forward then fails on None), and without it, as some
+# years' starters are (the forward then returns None).
+STARTER = (SUBMISSIONS / "starter_todo" / "cs231n" / "layers.py").read_text()
+STARTERS = {"with the dtype line": STARTER,
+            "without it": STARTER.replace("    out = out.astype(x.dtype, copy=False)\n", "")}
+assert STARTERS["without it"] != STARTER
 
 
 @pytest.mark.parametrize("era", sorted(STARTERS))
