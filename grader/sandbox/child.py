@@ -16,7 +16,7 @@ from wire import HEADER, pack, split, write_all
 
 
 def serve(control_fd: int, numpy_dir: str, level: str, root: str) -> None:
-    """The fork server. It first answers {"ready": facts} or {"failed": why}. Each request
+    """The fork server. It first answers {"ready": true} or {"failed": why}. Each request
     on the control socket (a SOCK_SEQPACKET message carrying the child's request, response
     and output pipes) starts one child; the server answers {"started": pid} (or {"failed":
     why}) and, when that process ends, {"exited": pid, "code": code}. {"sweep": pid} kills
