@@ -8,8 +8,6 @@ as soon as it is done; a worker that dies costs only the submission it was gradi
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import multiprocessing
 import os
 import queue
@@ -21,13 +19,12 @@ from pathlib import Path
 from grader import results
 from grader.discover import Submission
 from grader.rubric import load as load_rubric
-from grader.sandbox import containment
+from grader.sandbox import containment, jail
 from grader.sandbox.containment import Containment
 from grader.settings import Settings
 
 POLL_SECONDS = 0.5
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-PR_SET_PDEATHSIG = 1
 
 
 def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None) -> None:
@@ -62,10 +59,7 @@ def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None
 
 def _die_with_parent() -> None:
     """Ask Linux to kill this worker when the grader that started it dies (even by SIGKILL)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
+    if not jail.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL):
         return
     if os.getppid() == 1:  # the grader was already gone
         os._exit(1)

@@ -228,22 +228,31 @@ def _target(base: Path, file: Path) -> Target:
                   display=str(file.relative_to(base)))
 
 
+def place(source: Path, dest: Path, name: Path, move: bool = False) -> Path:
+    """Copy (or move) SOURCE to DEST / NAME, making the folders on the way; all readable by
+    all, whatever the umask (as root, the child reads them as a uid of its own)."""
+    target = dest / name
+    for folder in reversed(name.parents[:-1]):
+        if not (dest / folder).is_dir():
+            (dest / folder).mkdir()
+            (dest / folder).chmod(0o755)
+    if move:
+        source.rename(target)
+    else:
+        shutil.copyfile(source, target)
+    target.chmod(0o644)
+    return target
+
+
 def copy_target(target: Target, dest: Path) -> Target:
     """Copy the Python files the child may import (the target's root, .py files only, within
     the search limits) into DEST, and return the same target rooted there. The copy is
     readable by all, whatever the umask: as root, the child reads it as a uid of its own."""
     files = [target.file] if target.module is None else python_files(target.root)
     root = target.file.parent if target.module is None else target.root
-    folders: set[Path] = set()
+    dest.mkdir(parents=True, exist_ok=True)
+    dest.chmod(0o755)
     for file in files:
-        copy = dest / file.relative_to(root)
-        if copy.parent not in folders:
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            folders.update([copy.parent, *copy.parent.parents])
-        shutil.copyfile(file, copy)
-        copy.chmod(0o644)
-    for folder in folders:
-        if folder == dest or dest in folder.parents:
-            folder.chmod(0o755)
+        place(file, dest, file.relative_to(root))
     return Target(dest, dest / target.file.relative_to(root),
                   target.module, target.display)

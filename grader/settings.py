@@ -10,6 +10,7 @@ from pathlib import Path
 
 from grader import __version__
 from grader.sandbox.containment import Containment
+from grader.starter import digest
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,6 @@ class Settings:
         rubric_text = self.rubric_path.read_text() if self.rubric_path else ""
         extra = [p.read_text() for path in self.extra_checks
                  for p in sorted([path] if path.is_file() else path.rglob("check_*.py"))]
-        from grader.starter import digest  # the main process reads settings without numpy
-
         data = json.dumps([__version__, asdict(self.limits), rubric_text, self.rng_seed,
                            self.convention, extra, digest(self.starter)])
         return hashlib.sha256(data.encode()).hexdigest()[:16]

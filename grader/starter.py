@@ -6,40 +6,36 @@ taken from the starter are recorded."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
-from grader.discover import Target, locate, python_files, regular
+from grader.discover import Target, locate, place, python_files, regular
 
 SHOWN = 5  # starter files named in the feedback's one line
 
 
 def overlay(target: Target, dest: Path, starter: Path) -> tuple[Target, list[str]]:
     """TARGET, already copied into DEST, with the starter's Python files it lacks added
-    around it; and the names of those files. A file outside any package (a lone ``.py``, or
-    ``layers.py`` at the top of a folder) takes the place of the starter's file that defines
-    the layer (``cs231n/layers.py``, imported as ``cs231n.layers``), so that its relative
-    imports work."""
+    around it; and the names of those files. Files outside any package (a lone ``.py``, or
+    ``layers.py`` at the top of a folder, with the files beside it) move into the package of
+    the starter's file that defines the layer (``cs231n/layers.py``, imported as
+    ``cs231n.layers``), so that their relative imports work."""
     home = locate(starter)
+    base = home.root if home is not None else starter  # where the starter's package lies
     if home is not None and "." in (home.module or "") and "." not in (target.module or ""):
-        moved = dest / home.file.relative_to(starter)
-        if not moved.exists():
-            moved.parent.mkdir(parents=True, exist_ok=True)
-            target.file.rename(moved)
-            target = Target(dest, moved, home.module, target.display)
+        package = home.file.parent.relative_to(base)
+        if not (dest / package / home.file.name).exists():
+            flat = [p for p in dest.iterdir() if p.suffix == ".py" and regular(p)]
+            for file in flat:  # the student's layer file takes the name of the starter's
+                name = home.file.name if file == target.file else file.name
+                moved = place(file, dest, package / name, move=True)
+                if file == target.file:
+                    target = Target(dest, moved, home.module, target.display)
     taken = []
-    for file in python_files(starter):
-        name = file.relative_to(starter)
-        copy = dest / name
-        if copy.exists():
-            continue  # the student's own
-        for folder in reversed(copy.relative_to(dest).parents[:-1]):
-            if not (dest / folder).is_dir():
-                (dest / folder).mkdir()
-                (dest / folder).chmod(0o755)
-        shutil.copyfile(file, copy)
-        copy.chmod(0o644)
-        taken.append(str(name))
+    for file in python_files(base):
+        name = file.relative_to(base)
+        if not (dest / name).exists():  # the student's own wins
+            place(file, dest, name)
+            taken.append(str(name))
     return target, taken
 
 
@@ -49,9 +45,8 @@ def digest(starter: Path | None) -> str:
         return ""
     sha = hashlib.sha256()
     for file in python_files(starter):
-        if regular(file):
-            sha.update(str(file.relative_to(starter)).encode())
-            sha.update(file.read_bytes())
+        sha.update(str(file.relative_to(starter)).encode())
+        sha.update(file.read_bytes())
     return sha.hexdigest()[:16]
 
 

@@ -318,7 +318,7 @@ class Student:
             return f"{self.target.display} exited during import (SystemExit {message})"
         frames = self._student_frames(result)
         hint = []
-        if self.sandbox.starter is None and (type_name == "ModuleNotFoundError"
+        if self.sandbox.starter is None and ("No module named 'cs231n" in message
                                              or "relative import" in message):
             hint = ["The submission does not hold that module of the assignment's package "
                     "(students often hand in layers.py alone). Course staff: grade it over the "

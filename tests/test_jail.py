@@ -1,5 +1,6 @@
-"""The containment's own pieces (grader/sandbox/jail.py): what the minimal root holds, and
-that a machine without prctl, /proc or clone degrades to plain processes without a crash."""
+"""The containment's own pieces (grader/sandbox/jail.py): what the minimal root holds, the
+plain level without a C library (no prctl), the kernel rule behind the process cap, and the
+fallback when the trial of a level fails."""
 
 from __future__ import annotations
 

@@ -86,3 +86,22 @@ def test_grade_takes_the_starter(tmp_path, starter):
     result = grade(tmp_path / "subs" / "lone.py", "--out", tmp_path / "out", "--starter", starter)
     assert result.exit_code == 0
     assert "lone: 100 / 100" in result.output
+
+
+def test_a_starter_one_folder_up_and_a_flat_submission_with_its_own_helpers(tmp_path, starter):
+    # the instructor points at the folder above the assignment's; the student's flat folder
+    # holds layers.py and its own layer_utils.py, which must win over the starter's
+    nested = tmp_path / "course"
+    nested.mkdir()
+    starter.rename(nested / "assignment2")
+    folder = tmp_path / "subs" / "flat"
+    folder.mkdir(parents=True)
+    (folder / "layer_utils.py").write_text("def affine_relu_forward():\n    return 2\n")
+    (folder / "layers.py").write_text(textwrap.dedent("""
+        from .layer_utils import affine_relu_forward
+        if affine_relu_forward() != 2:
+            raise ImportError("the starter's layer_utils.py replaced the student's own")
+    """) + REFERENCE)
+    graded = grade_folder(tmp_path / "subs", tmp_path / "out", starter=nested)
+    assert graded["flat"].score == 100, graded["flat"].checks[0].feedback
+    assert graded["flat"].from_starter == ["cs231n/__init__.py", "cs231n/im2col.py"]

@@ -28,6 +28,7 @@ def serve(control_fd: int, numpy_dir: str, level: str, root: str) -> None:
     import sys
 
     sock = socket.socket(fileno=control_fd)
+    os.umask(0o022)  # what it makes (the minimal root) a child of another uid must read
 
     def tell(message):
         sock.sendall(json.dumps(message).encode())

@@ -84,8 +84,10 @@ def trial(level: str) -> int | None:
     """Start a fork server of LEVEL and one confined child that imports numpy; return the
     child's process cap. Raises ServerGone with the reason when it cannot be done."""
     workdir = tempfile.mkdtemp(prefix="dropout-grader-trial-")
-    (Path(workdir) / "submission").mkdir()
-    (Path(workdir) / "submission" / "trial.py").write_text("")
+    (Path(workdir) / "submission").mkdir(mode=0o755)
+    (Path(workdir) / "submission").chmod(0o755)  # whatever the umask: as root, the child
+    (Path(workdir) / "submission" / "trial.py").write_text("")  # reads it as another uid
+    (Path(workdir) / "submission" / "trial.py").chmod(0o644)
     pipes = [os.pipe() for _ in range(3)]  # request, response, output
     try:
         with ForkServer(level) as server:
@@ -93,7 +95,7 @@ def trial(level: str) -> int | None:
             for fd in (pipes[0][0], pipes[1][1], pipes[2][1]):
                 os.close(fd)
             pipes = [(None, pipes[0][1]), (pipes[1][0], None), (pipes[2][0], None)]
-            root = "/submission" if level != "none" else str(Path(workdir) / "submission")
+            root = "/submission"
             setup = {"rlimits": {}, "rng_seed": 0, "dtypes": [], "root": root,
                      "package": False, "module": None, "file": f"{root}/trial.py",
                      "functions": []}

@@ -32,7 +32,9 @@ CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 CHILD_NAMESPACES = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-KEPT_FLAGS = MS_NOEXEC | 1024 | 2048 | 4096  # and noatime, nodiratime, relatime: as found
+# statvfs flags a bind keeps when remounted (the same bits as the mount flags): noexec,
+# noatime, nodiratime; the other atime settings stay as they are when none is given
+KEPT_FLAGS = MS_NOEXEC | 1024 | 2048
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 SYSCALLS = {"x86_64": {"clone": 56}, "aarch64": {"clone": 220}}
 # Refused to a child (EPERM) by a seccomp filter: the kernel's keyrings (shared by everything
@@ -232,7 +234,9 @@ def plan(numpy_dir):
             fields = line.split(maxsplit=5)
             if len(fields) == 6 and fields[5].startswith("/") and ".so" in fields[5]:
                 binds.add(os.path.dirname(fields[5].strip()))
-    binds = {os.path.realpath(p) for p in binds if os.path.isdir(p)}
+    # the path's own folders where the child looks for them (a symbolic link on the way to
+    # Python included), the shared libraries where they really are
+    binds = {p for p in binds if os.path.isdir(p)}
     for path in binds:
         for hidden in _hidden(path):
             if os.path.realpath(hidden) not in binds:
@@ -441,8 +445,9 @@ def sweep(keep):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        for pid in _children(os.getpid()):
-            if pid not in keep:
+        mine = set(_children(os.getpid()))
+        for pid in stopped:  # killed: they end at once
+            if pid in mine:
                 try:
                     os.waitpid(pid, 0)
                 except ChildProcessError:

@@ -90,6 +90,7 @@ class ForkServer:
         """PID is done: where no PID namespace ends its processes with it, have the server
         kill whatever it left behind (it is their subreaper)."""
         if self.level == "none" and self._sock is not None:
+            self._forgotten.discard(pid)  # the server forgets it too: no exit will come
             with contextlib.suppress(OSError):
                 self._sock.send(json.dumps({"sweep": pid}).encode())
 
