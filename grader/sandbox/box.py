@@ -249,7 +249,6 @@ class Sandbox:
         self._signal_group()
         self._killed = True
         self.server.forget(self._pid)
-        self.server.sweep(self._pid)
 
     def _signal_group(self) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -90,7 +90,6 @@ class ForkServer:
         """PID is done: where no PID namespace ends its processes with it, have the server
         kill whatever it left behind (it is their subreaper)."""
         if self.level == "none" and self._sock is not None:
-            self._forgotten.discard(pid)  # the server forgets it too: no exit will come
             with contextlib.suppress(OSError):
                 self._sock.send(json.dumps({"sweep": pid}).encode())
 
@@ -108,8 +107,13 @@ class ForkServer:
         return self._ended.pop(pid)
 
     def forget(self, pid: int) -> None:
-        """PID's end will not be asked for: do not keep it."""
-        if self._ended.pop(pid, None) is None:
+        """PID is done and its end will not be asked for: do not keep it. Without PID
+        namespaces the server sweeps what it left behind and forgets it too: no exit of it
+        will come."""
+        if self.level == "none":
+            self._ended.pop(pid, None)
+            self.sweep(pid)
+        elif self._ended.pop(pid, None) is None:
             self._forgotten.add(pid)
 
     def close(self) -> None:
