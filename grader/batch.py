@@ -18,7 +18,6 @@ from pathlib import Path
 
 from grader import results
 from grader.discover import Submission
-from grader.rubric import load as load_rubric
 from grader.sandbox import containment, jail
 from grader.sandbox.containment import Containment
 from grader.settings import Settings
@@ -39,7 +38,7 @@ def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None
     settings = replace(settings, containment=found)
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
-    rubric = load_rubric(settings.rubric_path)
+    rubric = settings.rubric()
 
     def take():
         while (submission := tasks.get()) is not None:
@@ -191,6 +190,5 @@ class _Pool:
 
     def _lose(self, submission: Submission, why: str) -> None:
         results.save(self.out, {"grader": {"id": submission.id, "lost": why}},
-                     results.grader_failure(submission.id, load_rubric(self.settings.rubric_path),
-                                            why))
+                     results.grader_failure(submission.id, self.settings.rubric(), why))
         self._finished(submission.id)

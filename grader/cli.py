@@ -20,7 +20,7 @@ from grader import (
     results,
     terminal,
 )
-from grader.rubric import RubricError, load_extra_checks
+from grader.rubric import FC_NET_MODES, RubricError, load_extra_checks
 from grader.rubric import load as load_rubric
 from grader.sandbox import containment
 from grader.settings import Limits, Settings
@@ -89,10 +89,16 @@ def main() -> None:
               show_default=True,
               help="auto: the strongest containment this machine gives (the run says which); "
                    "strict: refuse to grade without full containment; none: plain processes.")
+@click.option("--fc-net", type=click.Choice(FC_NET_MODES),
+              help="When the checks of the student's FullyConnectedNet (the notebook's second "
+                   "half) are graded: auto, where the submission holds "
+                   "cs231n/classifiers/fc_net.py; required, for every submission; off, never. "
+                   "Default: the rubric's (auto).")
 def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, force: bool,
         convention: str | None, rubric: Path | None, single: bool | None,
         fail_under: float | None, extra_checks: tuple[Path, ...], roster: Path | None,
-        junit_xml: Path | None, self_check: bool, starter: Path | None, sandbox: str) -> None:
+        junit_xml: Path | None, self_check: bool, starter: Path | None, sandbox: str,
+        fc_net: str | None) -> None:
     """Grade PATH: a submission (a .py, a .zip, or a folder holding cs231n/layers.py or
     layers.py), or a folder whose entries are submissions."""
     if self_check:
@@ -102,7 +108,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     if path is None:
         raise click.UsageError("missing PATH: the submission or folder of submissions to grade")
     try:
-        checks = load_rubric(rubric)
+        checks = load_rubric(rubric, fc_net)
         load_extra_checks(list(extra_checks), checks.ids)
         submissions, skipped = discover.find_submissions(path, single)
     except (RubricError, discover.DiscoveryError) as err:
@@ -114,7 +120,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
                    f"{', '.join(skipped)}", err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
                         rubric_path=rubric, convention=convention, extra_checks=extra_checks,
-                        starter=starter, sandbox=sandbox)
+                        starter=starter, sandbox=sandbox, fc_net=fc_net)
     fingerprint = settings.fingerprint()
     todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
     if len(todo) < len(submissions):

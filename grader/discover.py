@@ -19,6 +19,7 @@ MAX_ZIP_ENTRIES = 2000
 MAX_ZIP_BYTES = 64 << 20
 MAX_SEARCH_FILES = 5000
 DEFINES = b"def dropout_forward"
+FC_NET_FILE = "cs231n/classifiers/fc_net.py"  # the notebook's second half
 
 
 class DiscoveryError(Exception):
@@ -201,6 +202,19 @@ def locate(path: Path) -> Target | None:
         return None
     file = min(candidates)[-1]
     return _target(path, file)
+
+
+def fc_net(target: Target) -> tuple[str, str] | None:
+    """The module and file (as feedback shows it) of the FullyConnectedNet beside TARGET's
+    layer module: ``classifiers/fc_net.py`` in the same package; None when there is none."""
+    if target.module is None or "." not in target.module:
+        return None
+    file = target.file.parent / "classifiers" / "fc_net.py"
+    if not regular(file):
+        return None
+    package = target.module.rsplit(".", 1)[0]
+    display = PurePosixPath(target.display).parent / "classifiers" / "fc_net.py"
+    return f"{package}.classifiers.fc_net", str(display)
 
 
 def python_files(root: Path):

@@ -72,6 +72,32 @@ CATALOGUE = {m.key: m for m in [
     Misconception("only_2d", "works only for 2-D input",
                   "Unpacking `N, D = x.shape` fails for 1-D and 4-D inputs (conv layers give "
                   "4-D). Use np.random.rand(*x.shape) so any shape works."),
+    Misconception("net_dropout_unused", "the net never applies dropout in training",
+                  "FullyConnectedNet.loss must call dropout_forward(out, self.dropout_param) "
+                  "after the ReLU of every hidden layer when self.use_dropout, and "
+                  "dropout_backward with that layer's cache in the backward pass."),
+    Misconception("net_dropout_at_test", "the net applies dropout at test time",
+                  "loss(X) without y is test time: set self.dropout_param['mode'] = 'test' "
+                  "(the starter's `mode = 'test' if y is None else 'train'`) and pass that "
+                  "dict to every dropout layer, which then returns its input unchanged."),
+    Misconception("net_seed_not_passed", "the net does not pass the seed to its dropout layers",
+                  "FullyConnectedNet(..., seed=123) must reach every dropout layer: store "
+                  "self.dropout_param['seed'] = seed and pass self.dropout_param to each "
+                  "dropout_forward call. Without it the masks, and so the loss, change from "
+                  "call to call, and the notebook's gradient check cannot work."),
+    Misconception("net_backward_dropout", "the net's backward pass mishandles dropout",
+                  "The gradient checks without dropout but not with it. In the backward pass, "
+                  "call dropout_backward with each dropout layer's own cache just before that "
+                  "layer's ReLU backward, in the reverse order of the forward pass: skipping it "
+                  "lets gradient flow through units the forward pass dropped."),
+    Misconception("net_drop_as_keep", "reads the drop probability dropout= as a keep ratio",
+                  "In the 2016-2017 notebooks FullyConnectedNet(dropout=0.25) drops a quarter "
+                  "of the units: dropout is the probability of DROPPING one, and 0 means no "
+                  "dropout. Give the dropout layer the p it expects: with a layer whose p is "
+                  "the keep probability, p = 1 - dropout."),
+    Misconception("net_keep_as_drop", "treats the net's keep ratio as a drop probability",
+                  "dropout_keep_ratio (dropout in 2018-2019) is the probability of KEEPING a "
+                  "unit, and 1 means no dropout: pass it to the dropout layers as p unchanged."),
     Misconception("not_implemented", "not implemented yet",
                   "The starter's TODO blocks are still empty (the function returns None)."),
     Misconception("does_not_import", "the file does not import",

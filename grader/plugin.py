@@ -27,10 +27,12 @@ from pytest_jsonreport.serialize import make_report, make_summary
 
 from grader import discover, rubric
 from grader.convention import Convention
+from grader.discover import FC_NET_FILE
+from grader.fc_net import Observations, observe
 from grader.sandbox.box import Sandbox
 from grader.sandbox.server import ForkServer
 from grader.settings import Settings
-from grader.student import Student
+from grader.student import Student, StudentError
 from grader.verdict import Verdict
 
 CHECKS_DIR = Path(__file__).with_name("checks")
@@ -53,15 +55,15 @@ def check_id(item: pytest.Item) -> str:
 
 
 class GradingPlugin:
-    """Fixtures ``student``, ``convention``, ``verdict`` and ``rng``, and the per-submission
-    run loop."""
+    """Fixtures ``student``, ``convention``, ``fc_net``, ``verdict`` and ``rng``, and the
+    per-submission run loop."""
 
     def __init__(self, submissions: Iterable[discover.Submission], settings: Settings,
                  on_done: Callable[[discover.Submission, dict], None], server: ForkServer):
         self.submissions = submissions
         self.server = server
         self.settings = settings
-        self.rubric = rubric.load(settings.rubric_path)
+        self.rubric = settings.rubric()
         self.fingerprint = settings.fingerprint()
         self.on_done = on_done
         self.report = StreamingReport()
@@ -81,6 +83,16 @@ class GradingPlugin:
         """What p means in this course."""
         return Convention(self.settings.convention or self.rubric.convention)
 
+    @pytest.fixture(scope="session")
+    def fc_net(self, student, convention) -> Observations:
+        """The Dropout notebook's FullyConnectedNet cell, run on the submission's own net."""
+        if student.fc_net is None:
+            return Observations(failure=StudentError(
+                f"the submission holds no {FC_NET_FILE}: the notebook's second half "
+                "(dropout inside FullyConnectedNet) is part of this assignment",
+                "not_implemented", status="missing"))
+        return observe(student, *student.fc_net, convention.name)
+
     # The two per-check fixtures take the check from the run loop, not from pytest's
     # `request`: pytest builds a fixture definition anew each time `request` is asked for.
 
@@ -97,9 +109,15 @@ class GradingPlugin:
 
     # -- hooks ------------------------------------------------------------------------------
 
-    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        """Built-in checks follow the rubric; an instructor's extra checks come after them,
-        with points, title and visibility from their markers."""
+    def pytest_collection_modifyitems(self, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        """Built-in checks follow the rubric (those of a part turned off are deselected); an
+        instructor's extra checks come after them, with points, title and visibility from
+        their markers."""
+        off = [i for i in items if check_id(i) in self.rubric.turned_off]
+        if off:
+            items[:] = [i for i in items if i not in off]
+            config.hook.pytest_deselected(items=off)
         builtin = [i for i in items if Path(i.path).parent == CHECKS_DIR]
         found = {check_id(item) for item in builtin}
         missing = [cid for cid in self.rubric.ids if cid not in found]
@@ -116,7 +134,9 @@ class GradingPlugin:
         if len(set(ids)) != len(ids):
             raise pytest.UsageError(f"two checks share an id: {sorted(ids)}")
         self.rubric = self.rubric.with_checks(extras)
-        self.check_facts = [asdict(c) for c in self.rubric.checks]  # in every report
+        # in every report: the checks it was graded on (by whether it holds an fc_net.py)
+        self.check_facts = {has: [asdict(c) for c in self.rubric.graded(has)]
+                            for has in (False, True)}
         order = {cid: i for i, cid in enumerate(ids)}
         items.sort(key=lambda item: order[check_id(item)])
 
@@ -192,6 +212,8 @@ class GradingPlugin:
                 staged.target = discover.locate(discover.prepare(submission, scratch))
             except discover.SubmissionError as err:
                 staged.problem = str(err)
+            if staged.target is not None:  # the submission's own, before any starter code
+                staged.fc_net = discover.fc_net(staged.target)
             if staged.target is not None:
                 staged.box = staged.resources.enter_context(Sandbox(
                     staged.target, self.settings.limits, self.server, self.settings.rng_seed,
@@ -203,14 +225,15 @@ class GradingPlugin:
 
     def _grade(self, session: pytest.Session, staged: _Staged) -> None:
         submission, target, box = staged.submission, staged.target, staged.box
-        items = session.items
+        graded = {c["id"] for c in self.check_facts[staged.fc_net is not None]}
+        items = [item for item in session.items if check_id(item) in graded]
         facts = {"id": submission.id, "path": str(submission.path),
                  "content_hash": submission.content_hash, "settings": self.fingerprint,
-                 "checks": self.check_facts}
+                 "checks": self.check_facts[staged.fc_net is not None]}
         with staged.resources:
             if box is not None:
                 box.wait_loaded()
-            student = self.current = Student(box, target, staged.problem)
+            student = self.current = Student(box, target, staged.problem, staged.fc_net)
             for i, item in enumerate(items):
                 next_item = items[i + 1] if i + 1 < len(items) else None
                 self.item = item
@@ -239,6 +262,7 @@ class _Staged:
     target: discover.Target | None = None
     problem: str | None = None
     box: Sandbox | None = None
+    fc_net: tuple[str, str] | None = None  # its FullyConnectedNet: module, file
 
 
 def run_session(submissions: Iterable[discover.Submission], settings: Settings,

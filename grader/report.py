@@ -40,10 +40,17 @@ class Student:
 class ClassReport:
     students: list[Student]
     checks: list[tuple[str, str]]  # (id, title) in rubric order
-    pass_rates: dict[str, float]
+    pass_rates: dict[str, float]  # over the submissions graded on the check
     misconceptions: dict[str, list[str]]  # key -> ids
     problems: list[tuple[str, str, str]]  # (id, status, message)
     identical: list[list[str]]
+    graded_on: dict[str, int] = field(default_factory=dict)  # check id -> submissions
+
+    def scope(self, check_id: str) -> str:
+        """' (of N)' for a check only some submissions were graded on (the FullyConnectedNet's,
+        where not all hold fc_net.py); '' for the others."""
+        n = self.graded_on.get(check_id, 0)
+        return f" (of {n})" if n < len(self.graded) else ""
 
     @property
     def graded(self) -> list[Student]:
@@ -99,6 +106,7 @@ def build(out: Path, roster: dict[str, str] | None = None,
                 for i in ids]
     checks: list[tuple[str, str]] = []
     passed: dict[str, int] = defaultdict(int)
+    graded_on: dict[str, int] = defaultdict(int)  # a check's rate is over those it graded
     found: dict[str, list[str]] = defaultdict(list)
     problems = []
     for student in students:
@@ -110,15 +118,15 @@ def build(out: Path, roster: dict[str, str] | None = None,
             if (check.id, check.title) not in checks:
                 checks.append((check.id, check.title))
             passed[check.id] += check.passed
+            graded_on[check.id] += 1
         for key in sorted({m for c in result.checks for m in c.misconceptions}):
             found[key].append(student.id)
         if result.status in STATUS_ORDER:  # every status but ok is a problem
             problems.append((student.id, result.status, _problem_message(result)))
-    count = max(1, len([s for s in students if s.result is not None]))
     return ClassReport(
-        students, checks, {cid: passed[cid] / count for cid, _ in checks},
+        students, checks, {cid: passed[cid] / graded_on[cid] for cid, _ in checks},
         {k: found[k] for k in misconceptions.CATALOGUE if k in found}, problems,
-        identical_files(graded.values()))
+        identical_files(graded.values()), dict(graded_on))
 
 
 def _problem_message(result: SubmissionResult) -> str:
@@ -172,7 +180,8 @@ def text_summary(report: ClassReport) -> str:
     width = max((len(cid) for cid, _ in report.checks), default=10)
     for cid, _ in report.checks:
         rate = report.pass_rates[cid]
-        lines.append(f"  {cid:<{width}}  {rate:6.1%}  {'#' * round(rate * 30)}")
+        lines.append(f"  {cid:<{width}}  {rate:6.1%}  {'#' * round(rate * 30)}"
+                     f"{report.scope(cid)}")
     lines += ["", "misconceptions found"]
     if not report.misconceptions:
         lines.append("  none")

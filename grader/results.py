@@ -233,7 +233,8 @@ def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
 def write_gradebook(out: Path, rubric: Rubric,
                     roster: dict[str, str] | None = None) -> list[Row]:
     """Rebuild OUT/grades.csv from the results files under OUT, reading one at a time;
-    return its rows. With a ROSTER (id -> name) it has a name column, and rostered students
+    return its rows. A check a submission was not graded on (the FullyConnectedNet's, where it
+    holds no fc_net.py) is an empty cell. With a ROSTER (id -> name) it has a name column, and rostered students
     without a result are rows with status missing and 0 points."""
     rows, points, columns = [], {}, list(rubric.ids)
     for result in iter_results(out):
@@ -250,9 +251,10 @@ def write_gradebook(out: Path, rubric: Rubric,
     writer.writerow(["id", *(["name"] if roster else []), "score", "max_score", "status",
                      *columns])
     for row in rows:
-        earned = points.get(row.id, {})
+        earned = points.get(row.id)  # None: a rostered student without a result
+        cells = ([f"{earned[cid]:g}" if cid in earned else "" for cid in columns]
+                 if earned is not None else ["0"] * len(columns))
         writer.writerow([row.id, *([roster.get(row.id, "")] if roster else []),
-                         f"{row.score:g}", f"{row.max_score:g}", row.status,
-                         *(f"{earned.get(cid, 0):g}" for cid in columns)])
+                         f"{row.score:g}", f"{row.max_score:g}", row.status, *cells])
     write_atomic(out / GRADEBOOK, buffer.getvalue())
     return rows

@@ -10,6 +10,8 @@ from grader.convention import NAMES
 
 DEFAULT_PATH = Path(__file__).with_name("rubric.toml")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+PARTS = ("layers", "fc_net")  # the notebook's two halves of code
+FC_NET_MODES = ("auto", "required", "off")  # when the fc_net part is graded
 
 
 class RubricError(Exception):
@@ -22,12 +24,15 @@ class Check:
     points: float
     title: str
     visibility: str = "visible"
+    part: str = "layers"  # "fc_net": the checks of the student's FullyConnectedNet
 
 
 @dataclass(frozen=True)
 class Rubric:
     checks: tuple[Check, ...]
     convention: str = "keep"  # what p means: keep (2018 onwards) or drop (2016-2017)
+    fc_net: str = "auto"  # when the fc_net part is graded (FC_NET_MODES)
+    turned_off: tuple[str, ...] = ()  # the ids of the checks of a part that is off
 
     def __getitem__(self, check_id: str) -> Check:
         return next(c for c in self.checks if c.id == check_id)
@@ -37,21 +42,36 @@ class Rubric:
         return [c.id for c in self.checks]
 
     def with_checks(self, extra: list[Check]) -> Rubric:
-        return Rubric((*self.checks, *extra), self.convention)
+        return Rubric((*self.checks, *extra), self.convention, self.fc_net, self.turned_off)
+
+    def graded(self, has_fc_net: bool) -> tuple[Check, ...]:
+        """The checks a submission is graded on: the fc_net part only where the submission
+        holds cs231n/classifiers/fc_net.py, unless the rubric requires it."""
+        if has_fc_net or self.fc_net == "required":
+            return self.checks
+        return tuple(c for c in self.checks if c.part != "fc_net")
 
     @property
     def total(self) -> float:
         return sum(c.points for c in self.checks)
 
 
-def load(path: Path | None = None) -> Rubric:
-    """The default rubric, with the checks that PATH names overridden by PATH's values."""
-    default = _parse(DEFAULT_PATH, known=None)
-    if path is None:
-        return default
-    custom = _parse(path, known={c.id: c for c in default.checks})
-    overrides = {c.id: c for c in custom.checks}
-    return Rubric(tuple(overrides.get(c.id, c) for c in default.checks), custom.convention)
+def load(path: Path | None = None, fc_net: str | None = None) -> Rubric:
+    """The default rubric, with the checks that PATH names overridden by PATH's values; FC_NET
+    (one of FC_NET_MODES) overrides when the fc_net part is graded. With it off, its checks
+    are left out."""
+    rubric = _parse(DEFAULT_PATH, known=None)
+    if path is not None:
+        custom = _parse(path, known={c.id: c for c in rubric.checks})
+        overrides = {c.id: c for c in custom.checks}
+        rubric = Rubric(tuple(overrides.get(c.id, c) for c in rubric.checks),
+                        custom.convention, custom.fc_net)
+    mode = fc_net or rubric.fc_net
+    if mode not in FC_NET_MODES:
+        raise RubricError(f"fc_net must be one of {', '.join(FC_NET_MODES)}, not {mode!r}")
+    off = tuple(c.id for c in rubric.checks if c.part == "fc_net") if mode == "off" else ()
+    return Rubric(tuple(c for c in rubric.checks if c.id not in off), rubric.convention, mode,
+                  off)
 
 
 def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
@@ -63,6 +83,10 @@ def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
     if convention not in NAMES:
         raise RubricError(f"{path}: convention must be one of {', '.join(NAMES)}, "
                           f"not {convention!r}")
+    fc_net = data.get("fc_net", "auto")
+    if fc_net not in FC_NET_MODES:
+        raise RubricError(f"{path}: fc_net must be one of {', '.join(FC_NET_MODES)}, "
+                          f"not {fc_net!r}")
     table = data.get("checks", {})
     if not isinstance(table, dict) or (known is None and not table):
         raise RubricError(f"{path}: no [checks.<id>] tables")
@@ -80,8 +104,12 @@ def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
             raise RubricError(f"{path}: check {check_id!r} has visibility {visibility!r}; "
                               f"use one of {', '.join(VISIBILITIES)}")
         title = str(spec.get("title", base.title if base else check_id.replace("_", " ")))
-        checks.append(Check(check_id, float(points), title, visibility))
-    return Rubric(tuple(checks), convention)
+        part = base.part if base else spec.get("part", "layers")
+        if part not in PARTS:
+            raise RubricError(f"{path}: check {check_id!r} has part {part!r}; "
+                              f"use one of {', '.join(PARTS)}")
+        checks.append(Check(check_id, float(points), title, visibility, part))
+    return Rubric(tuple(checks), convention, fc_net)
 
 
 def extra_check(function, check_id: str) -> Check:

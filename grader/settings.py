@@ -8,7 +8,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from grader import __version__
+from grader import __version__, rubric
 from grader.sandbox.containment import Containment
 from grader.starter import digest
 
@@ -36,6 +36,7 @@ class Settings:
     extra_checks: tuple[Path, ...] = ()  # an instructor's own check files or folders
     starter: Path | None = None  # --starter: the course's starter code, graded over
     sandbox: str = "auto"  # --sandbox: auto, strict or none
+    fc_net: str | None = None  # --fc-net: when the FullyConnectedNet is graded; None: the rubric's
     containment: Containment | None = None  # what the run has; None: found when it starts
 
     def fingerprint(self) -> str:
@@ -44,5 +45,9 @@ class Settings:
         extra = [p.read_text() for path in self.extra_checks
                  for p in sorted([path] if path.is_file() else path.rglob("check_*.py"))]
         data = json.dumps([__version__, asdict(self.limits), rubric_text, self.rng_seed,
-                           self.convention, extra, digest(self.starter)])
+                           self.convention, extra, digest(self.starter), self.fc_net])
         return hashlib.sha256(data.encode()).hexdigest()[:16]
+
+    def rubric(self) -> rubric.Rubric:
+        """The rubric these settings grade with."""
+        return rubric.load(self.rubric_path, self.fc_net)

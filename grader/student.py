@@ -16,6 +16,8 @@ from grader.discover import Target
 from grader.sandbox.box import Died, Sandbox, decode_array, size
 
 SLACK_BYTES = 1 << 20
+NET_BYTES = 32 << 20  # what the net's answers may hold: its gradients and parameters
+VALUE_KINDS = ("array", "object", "too_large")
 K = TypeVar("K")
 
 
@@ -102,10 +104,11 @@ class Student:
     full the first time (``told``), then only that the call did not run, and why."""
 
     def __init__(self, sandbox: Sandbox | None, target: Target | None,
-                 problem: str | None = None):
+                 problem: str | None = None, fc_net: tuple[str, str] | None = None):
         self.sandbox = sandbox
         self.target = target
         self.problem = problem
+        self.fc_net = fc_net  # its FullyConnectedNet's module and file, if it holds one
         self.told: str | None = None  # the submission-wide failure, said in full once
 
     def forward(self, x: np.ndarray | Transposed, param: dict, *,
@@ -151,7 +154,62 @@ class Student:
                                    if c is not None}, keep=False, inputs_after=False)
         return {k: attempts.get(k, Attempt(error=missing)) for k in calls}
 
+    def net(self, module: str, display: str, steps: list[dict],
+            arrays: list[np.ndarray]) -> NetReply:
+        """Run STEPS (see the child's ``fcnet.run``) on the FullyConnectedNet of MODULE (the
+        file DISPLAY), with ARRAYS, in one round trip. Raises StudentError when the module
+        cannot be imported or the child is gone; a step's own failure is its answer."""
+        box = self._ready(None)
+        plan = {"module": module, "steps": steps, "arrays": [
+            {"kind": "array", "blob": i, "dtype": a.dtype.str, "shape": list(a.shape)}
+            for i, a in enumerate(arrays)]}
+        budget = NET_BYTES + 4 * sum(a.nbytes for a in arrays)
+        try:
+            reply, blobs = box.net(plan, arrays, f"the FullyConnectedNet of {display}", budget)
+        except Died as died:
+            self.told = self.told or died.message
+            raise StudentError(died.message, status=died.status) from None
+        stand_ins = [(str(s[0]), str(s[1])) for s in reply.get("stand_ins") or []
+                     if isinstance(s, list) and len(s) == 2]
+        if isinstance(reply.get("import"), dict):
+            raise StudentError(self._import_message(reply["import"], display),
+                               "does_not_import")
+        signature = reply.get("signature")
+        if isinstance(signature, dict) and signature.get("kind") == "raised":
+            signature = StudentError(self._raised_message(
+                "inspect.signature(FullyConnectedNet)", signature))
+        elif not isinstance(signature, dict):
+            signature = {}
+        answers = reply.get("answers")
+        if not isinstance(answers, list) or len(answers) != len(steps):
+            raise StudentError(f"{display}: the process sent a malformed answer",
+                               status="error")
+        answers = [self._net_answer(step, answer, blobs)
+                   for step, answer in zip(steps, answers, strict=True)]
+        return NetReply(signature, stand_ins, answers)
+
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _net_answer(self, step: dict, answer: dict, blobs: list[bytes]) -> dict | StudentError:
+        if not isinstance(answer, dict) or answer.get("kind") == "skipped":
+            return StudentError("not run: the net was not built")
+        if answer.get("kind") == "raised":
+            return StudentError(self._raised_message(step.get("what", step["op"]), answer),
+                                status="memory" if answer.get("memory") else None)
+        value = answer.get("value")
+        return self._tree(value, blobs) if isinstance(value, dict) else {}
+
+    def _tree(self, value: dict, blobs: list[bytes], depth: int = 0) -> dict:
+        """A dict of the child's answer with its array descriptions made into Values."""
+        tree = {}
+        for key, item in list(value.items())[:64]:
+            if isinstance(item, dict) and item.get("kind") in VALUE_KINDS:
+                tree[str(key)] = self._value(item, blobs)
+            elif isinstance(item, dict) and depth < 2:
+                tree[str(key)] = self._tree(item, blobs, depth + 1)
+            else:
+                tree[str(key)] = item if type(item) in (str, int, float, bool) else None
+        return tree
 
     def _once(self, full: str, why: str) -> str:
         """FULL the first time a submission-wide failure is told; after, that it did not run
@@ -161,7 +219,7 @@ class Student:
             return full
         return f"not run: {why} (see above)"
 
-    def _ready(self, function: str) -> Sandbox:
+    def _ready(self, function: str | None) -> Sandbox:
         if self.problem:
             raise StudentError(self._once(self.problem, "the submission could not be read"),
                                status="error")
@@ -179,7 +237,7 @@ class Student:
                                           f"{self.target.display} could not be imported"),
                                "does_not_import" if first else None,
                                status="memory" if box.load_failure.get("memory") else "error")
-        if not box.functions.get(function):
+        if function is not None and not box.functions.get(function):
             raise StudentError(f"{function} is not defined in {self.target.display}",
                                "not_implemented")
         return box
@@ -302,11 +360,13 @@ class Student:
             head = f"{function} raised {type_name}: {message}"
         return "\n".join([head, *self._student_frames(result)])
 
-    def _import_message(self, result: dict) -> str:
+    def _import_message(self, result: dict, display: str | None = None) -> str:
+        """What went wrong importing DISPLAY (the layer file by default)."""
+        display = display or self.target.display
         type_name, message = str(result.get("type")), str(result.get("message"))
         syntax = result.get("syntax")
         if isinstance(syntax, list) and len(syntax) == 2 and syntax[1] is not None:
-            where = self.target.display
+            where = display
             root = self.sandbox.child_root
             if isinstance(syntax[0], str) and syntax[0].startswith(root + "/"):
                 where = syntax[0][len(root) + 1:]
@@ -315,7 +375,7 @@ class Student:
                 text += " (Python 2 syntax: this grader runs Python 3)"
             return text
         if type_name == "SystemExit":
-            return f"{self.target.display} exited during import (SystemExit {message})"
+            return f"{display} exited during import (SystemExit {message})"
         frames = self._student_frames(result)
         hint = []
         if self.sandbox.starter is None and ("No module named 'cs231n" in message
@@ -323,8 +383,19 @@ class Student:
             hint = ["The submission does not hold that module of the assignment's package "
                     "(students often hand in layers.py alone). Course staff: grade it over the "
                     "course's starter code with `grade --starter DIR`."]
-        return "\n".join([f"{self.target.display} could not be imported: {type_name}: {message}",
+        return "\n".join([f"{display} could not be imported: {type_name}: {message}",
                           *frames, *hint])
+
+
+@dataclass(frozen=True)
+class NetReply:
+    """The child's answer to a plan for the FullyConnectedNet: the constructor's signature
+    (``fcnet.signature``'s dict, or what inspecting it raised), the stand-in modules its
+    import needed (name, why), and each step's answer: a dict of Values, or its failure."""
+
+    signature: dict | StudentError
+    stand_ins: list[tuple[str, str]]
+    answers: list[dict | StudentError]
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,11 @@ class Verdict:
     """The cases of one check, in the order they ran."""
 
     cases: list[Case] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said whatever the cases' outcome
+
+    def note(self, text: str) -> None:
+        """A line of feedback beside the cases (why some were not judged, say)."""
+        self.notes.append(text)
 
     @contextmanager
     def case(self, name: str, weight: float = 1.0) -> Iterator[Case]:
@@ -99,4 +104,6 @@ class Verdict:
             if c.misconception and c.misconception not in explained:
                 explained.add(c.misconception)
                 lines.append(f"    {misconceptions.advice(c.misconception)}")
+        if not hidden:
+            lines.extend(f"Note: {note}" for note in self.notes)
         return "\n".join(lines)

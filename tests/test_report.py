@@ -7,6 +7,7 @@ import csv
 import json
 import re
 import shutil
+import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -198,14 +199,21 @@ def test_grade_report_and_summary_from_existing_results(graded):
     assert CliRunner().invoke(main, ["report", str(graded)]).exit_code == 0
     assert (graded / "report.html").is_file()
     summary = CliRunner().invoke(main, ["summary", str(graded)]).output
-    assert summary.startswith("graded 22, missing 0, mean")
-    # which containment the class was graded in, as the run said it: all 22 in one
+    count = len(tomllib.loads((SUBMISSIONS / "EXPECTED.toml").read_text())) + 1  # + copycat
+    assert summary.startswith(f"graded {count}, missing 0, mean")
+    # which containment the class was graded in, as the run said it: all in one
     line = containment.choose().describe()
-    assert f"\n{line} (22)\n" in summary
-    assert f"{line} (22 graded)" in (graded / "report.html").read_text()
+    assert f"\n{line} ({count})\n" in summary
+    assert f"{line} ({count} graded)" in (graded / "report.html").read_text()
     # wrong_comparison keeps 1 - p but does not rescale like a p-as-drop reading would
     assert "     1  treats p as the drop probability: p_as_drop\n" in summary
     assert "     1  compares the wrong way round: wrong_comparison\n" in summary
+    # the FullyConnectedNet's checks beside the others, rated over the packages that hold one
+    nets = len(list(SUBMISSIONS.glob("*/cs231n/classifiers/fc_net.py")))
+    assert re.search(rf"\n  net_test_time +\d+\.\d% +#* \(of {nets}\)\n", summary)
+    assert "     1  the net applies dropout at test time: fcnet_dropout_at_test\n" in summary
+    assert "     1  reads the drop probability dropout= as a keep ratio: " \
+           "fcnet_drop_read_as_keep\n" in summary
 
 
 def test_without_the_report_extra_grading_still_works(tmp_path, monkeypatch):

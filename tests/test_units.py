@@ -10,7 +10,7 @@ import pytest
 from conftest import SCHEMA
 
 from grader import results, rubric
-from grader.checks import check_backward, check_forward
+from grader.checks import check_backward, check_fc_net, check_forward
 from grader.checks.fixtures import notebook_input
 from grader.checks.stats import kept_tolerance, mean_ratio_tolerance, rel_error
 from grader.convention import NOTEBOOK_KEEPS
@@ -19,11 +19,15 @@ from grader.verdict import Verdict
 
 
 def test_the_rubric_and_the_checks_name_the_same_ids():
-    functions = [name.removeprefix("check_") for module in (check_forward, check_backward)
+    functions = [name.removeprefix("check_")
+                 for module in (check_forward, check_backward, check_fc_net)
                  for name, _ in inspect.getmembers(module, inspect.isfunction)
                  if name.startswith("check_")]
     assert sorted(functions) == sorted(rubric.load().ids)
-    assert rubric.load().total == 100
+    # the layers are out of 100, as before; the FullyConnectedNet's part adds 30
+    parts = {part: sum(c.points for c in rubric.load().checks if c.part == part)
+             for part in rubric.PARTS}
+    assert parts == {"layers": 100, "fc_net": 30}
 
 
 def test_tolerances_are_eight_standard_deviations():

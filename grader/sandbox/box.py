@@ -194,12 +194,7 @@ class Sandbox:
         argument moved there. With STACK, a batch whose calls all returned alike arrays first
         comes back as one array: the description of the stacked outputs (a dict) replaces
         the list of results. Raises :class:`Died` when the child is (or goes) away."""
-        self.wait_loaded()
-        if self.dead:
-            raise self.dead
-        blobs = [np.ascontiguousarray(a) for a in arrays]
-        self._send({"calls": calls, "max_bytes": max_bytes, "stack": stack}, blobs, what)
-        reply, out_blobs = self._receive(what, max_bytes)
+        reply, out_blobs = self._ask({"calls": calls, "stack": stack}, arrays, what, max_bytes)
         if stack and reply.get("kind") == "stacked" and isinstance(reply.get("value"), dict):
             return reply["value"], out_blobs
         answers = reply.get("results")
@@ -208,6 +203,16 @@ class Sandbox:
                 or len(answers) != expected or not all(isinstance(a, dict) for a in answers)):
             self._malformed(what)
         return answers, out_blobs
+
+    def net(self, plan: dict, arrays: list[np.ndarray], what: str,
+            max_bytes: int) -> tuple[dict, list[memoryview]]:
+        """Have the child run PLAN on the student's FullyConnectedNet (see ``fcnet.run``; the
+        plan's "arrays" describe ARRAYS); return its answer and the arrays it refers to.
+        Raises :class:`Died` when the child is (or goes) away."""
+        reply, out_blobs = self._ask({"net": plan}, arrays, what, max_bytes)
+        if reply.get("kind") != "net":
+            self._malformed(what)
+        return reply, out_blobs
 
     def close(self) -> None:
         """Kill the child's whole process group and remove its working directory."""
@@ -231,6 +236,17 @@ class Sandbox:
             self.remove(self._workdir)
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _ask(self, request: dict, arrays: list[np.ndarray], what: str,
+             max_bytes: int) -> tuple[dict, list[memoryview]]:
+        """One round trip: REQUEST with ARRAYS out, the reply (at most MAX_BYTES of arrays)
+        back."""
+        self.wait_loaded()
+        if self.dead:
+            raise self.dead
+        blobs = [np.ascontiguousarray(a) for a in arrays]
+        self._send({**request, "max_bytes": max_bytes}, blobs, what)
+        return self._receive(what, max_bytes)
 
     def _read_output(self) -> None:
         """Take what the child printed (one read); at its end, stop listening."""

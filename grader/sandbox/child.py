@@ -4,13 +4,15 @@ The grader never imports student code. Each grading worker starts one fork serve
 :class:`grader.sandbox.server.ForkServer`), which takes the containment it was asked for
 (:mod:`jail`), imports numpy once and nothing of the grader's, then clones a fresh child per
 submission. The child confines itself, imports the student's module and answers requests
-over two pipes. Everything it sends back is plain data: JSON headers and raw array bytes
+over two pipes (and, asked to, drives the student's FullyConnectedNet: :mod:`fcnet`).
+Everything it sends back is plain data: JSON headers and raw array bytes
 (:mod:`wire`). Standard library only: this file and its two siblings are imported as
 top-level modules by the fork server, where ``grader`` is not importable.
 """
 
 import json
 
+import fcnet
 import jail
 from wire import HEADER, pack, split, write_all
 
@@ -299,9 +301,36 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
                 return out if out.dtype.str in sent_kinds else None
         return None
 
+    net = {}  # the student's net module once asked for: its module and stand-ins, or failure
+
+    def answer_net(plan, blobs, out_blobs, limit):
+        """A plan for the student's FullyConnectedNet (see fcnet.run), answered."""
+        if not net:
+            try:
+                net["module"], net["stand_ins"] = fcnet.load(
+                    plan["module"], plan["module"].split(".")[0], setup["root"])
+            except BaseException as exc:
+                net["failure"] = failure(exc, exc.__traceback__)
+        reply = {"kind": "net", "stand_ins": net.get("stand_ins", [])}
+        if "failure" in net:
+            reply["import"] = net["failure"]
+            return reply
+        try:
+            reply["signature"] = fcnet.signature(net["module"])
+        except BaseException as exc:
+            reply["signature"] = failure(exc, exc.__traceback__)
+        arrays = [decode(spec, blobs) for spec in plan["arrays"]]
+        reply["answers"] = fcnet.run(net["module"], plan["steps"], arrays, np,
+                                     lambda value: describe_value(value, out_blobs, limit),
+                                     failure)
+        return reply
+
     while True:
         request, blobs = receive()
         results, out_blobs, limit = [], [], [request["max_bytes"]]
+        if "net" in request:
+            send(answer_net(request["net"], blobs, out_blobs, limit), out_blobs)
+            continue
         # A batch asked to stack (the numeric gradient's) sends the first outputs of its calls
         # as one array, as long as they are arrays alike within the byte budget; the first
         # call that breaks this turns the batch back into one description per call.

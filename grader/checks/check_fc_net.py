@@ -1,0 +1,231 @@
+"""Checks of the Dropout notebook's second half: dropout inside the student's FullyConnectedNet
+(``cs231n/classifiers/fc_net.py``), run as the notebook runs it (``grader.fc_net``). Each
+judges one property. The properties of dropout are judged only where the net applies dropout
+in training at all: a net without it has none of them to show."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.checks.stats import close, differ, kept_tolerance
+from grader.fc_net import KEEPS, PROBE_KEEP, PROBE_WIDTH, H, Observations
+from grader.misconceptions import Prediction, explain
+from grader.student import StudentError
+
+DROPOUT_KEEPS = KEEPS[1:]
+APPLIED = "\"Dropout is applied in training\""
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-12 * (abs(a) + abs(b))
+
+
+def _settings(fc_net: Observations) -> list[tuple[float, str]]:
+    """A check's cases: (keep, name) per dropout setting. A net that could not be run at all
+    gives one case, which says so as soon as it asks for anything."""
+    if fc_net.failure is not None:
+        return [(DROPOUT_KEEPS[0], "FullyConnectedNet")]
+    return [(keep, fc_net.label(keep)) for keep in DROPOUT_KEEPS]
+
+
+def _applied(fc_net: Observations, keep: float) -> None:
+    """Raise, in short, unless the net's training loss at KEEP differs from the loss without
+    dropout (the same weights, the same global generator)."""
+    with_dropout = fc_net.trained(keep, full=False)
+    if _same(with_dropout.loss, fc_net.trained(KEEPS[0], full=False).loss):
+        raise StudentError(f"not judged: the net applies no dropout in training with "
+                           f"{fc_net.label(keep)} (see {APPLIED})")
+
+
+@pytest.fixture(scope="session")
+def dropout_layer(student, convention) -> dict[str, bool | None]:
+    """What the student's own dropout_forward does, to tell a mistake of the net from one of
+    the layer it calls: whether it drops units in training, gives the same mask for the same
+    seed, and returns x unchanged in test mode (None: it gave no output)."""
+    x = np.random.default_rng(7).standard_normal((50, 40)) + 10
+    p = convention.p(PROBE_KEEP)
+    runs = student.forward_all({
+        "train": (x, {"mode": "train", "p": p, "seed": 123}),
+        "again": (x, {"mode": "train", "p": p, "seed": 123}),
+        "test": (x, {"mode": "test", "p": p})})
+    outs = {}
+    for key, run in runs.items():
+        try:
+            outs[key] = run.get().array(0, "out")
+        except StudentError:
+            outs[key] = None
+    train, again, test = outs["train"], outs["again"], outs["test"]
+    return {"drops": None if train is None else bool(np.any(train == 0)),
+            "seeded": None if train is None or again is None else close(train, again),
+            "test_identity": None if test is None else close(test, x)}
+
+
+def check_net_builds(fc_net, verdict):
+    if fc_net.stand_ins:
+        verdict.note("imported with stand-ins for modules the grader cannot import (a net "
+                     "that used one would fail there, naming it): "
+                     + "; ".join(f"{name} ({why})" for name, why in fc_net.stand_ins))
+    if fc_net.failure is not None:
+        with verdict.case("FullyConnectedNet"):
+            fc_net.whole(full=True)
+        return
+    verdict.note(f"dropout keyword: {fc_net.era.describe()}")
+    for keep in KEEPS:
+        with verdict.case(fc_net.label(keep)):
+            fc_net.trained(keep)
+            fc_net.scores(keep)
+
+
+def _gradient_problems(fc_net: Observations, keep: float) -> list[str]:
+    """What disagrees between the analytic gradient at KEEP and the numeric one on the sampled
+    coordinates, per parameter. A disagreement on a ReLU's kink (the loss's slopes on the two
+    sides differ, and the analytic value is one of them) is the numeric side's, not counted."""
+    run = fc_net.trained(keep, full=False)
+    again = fc_net.trained(keep, "again", full=False)
+    if not _same(run.loss, again.loss):
+        return [f"loss(X, y) gave {run.loss:.10g} and then {again.loss:.10g} with the same "
+                "weights, so no numeric gradient can be taken; the masks must come from the "
+                "seed"]
+    losses = fc_net.numeric(keep)
+    numeric = (losses[:, 0] - losses[:, 1]) / (2 * H)
+    analytic = np.array([run.grads[name].flat[i] for name, i in fc_net.coords])
+    scale = np.abs(analytic) + np.abs(numeric)
+    tolerance = np.maximum(1e-8, 1e-5 * scale)
+    right, left = (losses[:, 0] - run.loss) / H, (run.loss - losses[:, 1]) / H
+    one_sided = np.maximum(1e-7, 1e-4 * scale)
+    kink = ((np.abs(right - left) > 10 * one_sided)
+            & (np.minimum(np.abs(analytic - right), np.abs(analytic - left)) <= one_sided))
+    wrong = (np.abs(analytic - numeric) > tolerance) & ~kink
+    problems = []
+    names = np.array([name for name, _ in fc_net.coords])
+    for name in dict.fromkeys(names):
+        mine = names == name
+        if not np.any(wrong & mine):
+            continue
+        worst = int(np.argmax(np.where(wrong & mine, np.abs(analytic - numeric), -1)))
+        problems.append(f"{name}: {int(np.sum(wrong & mine))} of {int(np.sum(mine))} sampled "
+                        f"entries differ (largest: analytic {analytic[worst]:.3e}, numeric "
+                        f"{numeric[worst]:.3e})")
+    return problems
+
+
+def check_net_gradient(fc_net, verdict):
+    baseline: list[str] = []
+    try:
+        baseline = _gradient_problems(fc_net, KEEPS[0])
+    except StudentError:
+        pass  # no net to judge: each case says so
+    if baseline:
+        verdict.note(f"without dropout ({fc_net.label(KEEPS[0])}) the gradient already fails: "
+                     + "; ".join(baseline) + ". The problem lies outside dropout, in the "
+                     "affine, ReLU or softmax layers (the FullyConnectedNets notebook), so the "
+                     "dropout settings were not judged and cost nothing here.")
+    for keep, name in _settings(fc_net):
+        with verdict.case(name) as case:
+            _applied(fc_net, keep)
+            if baseline:
+                case.skip()
+                continue
+            if problems := _gradient_problems(fc_net, keep):
+                case.fail("analytic and numeric gradients differ: " + "; ".join(problems),
+                          "equal within max(1e-8, 1e-5 (|analytic| + |numeric|)) per entry",
+                          "net_backward_dropout"
+                          if "no numeric gradient" not in problems[0] else None)
+
+
+def check_net_train_dropout(fc_net, dropout_layer, verdict):
+    for keep, name in _settings(fc_net):
+        with verdict.case(name) as case:
+            run = fc_net.trained(keep, full=False)
+            plain = fc_net.trained(KEEPS[0], full=False)
+            if not _same(run.loss, plain.loss):
+                continue
+            if dropout_layer["drops"] is False:
+                case.fail(f"loss(X, y) was {run.loss:.10g}, as without dropout, and "
+                          "dropout_forward itself drops no unit in training (see the layer "
+                          "checks)", "a different loss: dropout zeroes units in training")
+            else:
+                case.fail(f"loss(X, y) was {run.loss:.10g}, as without dropout",
+                          "a different loss: dropout zeroes units in training",
+                          "net_dropout_unused")
+
+
+def _kept(fc_net: Observations) -> dict[str, tuple[float, int]]:
+    """Per hidden layer of the wide net on one example: the fraction of its active units (ReLU
+    on) that dropout kept, and how many were active. A unit is kept when its row of the next
+    layer's weight gradient is not zero: dW2 = dropout(relu(x W1 + b1))^T dout2."""
+    found = fc_net.probe()
+    relu1 = np.maximum(fc_net.probe_x @ found["W1"] + found["b1"], 0)[0]
+    rows1 = np.any(found["dW2"] != 0, axis=1)
+    pre2 = (relu1 * rows1 / PROBE_KEEP) @ found["W2"] + found["b2"]
+    margin = 1e-9 * ((relu1 / PROBE_KEEP) @ np.abs(found["W2"]) + np.abs(found["b2"]))
+    rows2 = np.any(found["dW3"] != 0, axis=1)
+    kept = {}
+    for layer, (active, inactive, rows) in {
+            "hidden layer 1": (relu1 > 0, relu1 <= 0, rows1),
+            "hidden layer 2": (pre2 > margin, pre2 < -margin, rows2)}.items():
+        if np.any(rows & inactive):
+            raise StudentError(f"{layer}: the gradient of the next layer's weights is not zero "
+                               "for units whose ReLU is off, so which units dropout kept "
+                               "cannot be read from it (see the gradient check)")
+        kept[layer] = (float(np.mean(rows[active])), int(np.sum(active)))
+    return kept
+
+
+def check_net_keep_ratio(fc_net, verdict):
+    name = ("FullyConnectedNet" if fc_net.era is None else
+            f"hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}], {fc_net.era.call(PROBE_KEEP)}")
+    with verdict.case(name) as case:
+        _applied(fc_net, PROBE_KEEP)
+        kept = _kept(fc_net)
+        total = sum(n for _, n in kept.values())
+        merged = sum(fraction * n for fraction, n in kept.values()) / max(total, 1)
+        other = "net_drop_as_keep" if fc_net.era.meaning == "drop" else "net_keep_as_drop"
+        cause = explain({PROBE_KEEP: (merged, None)},
+                        {other: Prediction(lambda q: 1 - q, None),
+                         "net_dropout_unused": Prediction(lambda q: 1.0, None)},
+                        lambda q: kept_tolerance(q, total), lambda q: 0.0)
+        for layer, (fraction, n) in kept.items():
+            if abs(fraction - PROBE_KEEP) > kept_tolerance(PROBE_KEEP, n):
+                case.fail(f"{layer} kept {fraction:.0%} of its {n} active units",
+                          f"about {PROBE_KEEP:.0%}: {fc_net.era.describe()}", cause)
+
+
+def check_net_seed(fc_net, dropout_layer, verdict):
+    for keep, name in _settings(fc_net):
+        with verdict.case(name) as case:
+            _applied(fc_net, keep)
+            first = fc_net.trained(keep, "seeded", full=False)
+            second = fc_net.trained(keep, "seeded again", full=False)
+            if _same(first.loss, second.loss):
+                continue
+            observed = f"two calls of loss(X, y) gave {first.loss:.10g} and {second.loss:.10g}"
+            expected = "the same loss: seed=123 fixes every dropout mask"
+            if dropout_layer["seeded"] is False:
+                case.fail(f"{observed}, and dropout_forward itself ignores its seed (see the "
+                          "layer checks)", expected)
+            else:
+                case.fail(observed, expected, "net_seed_not_passed")
+
+
+def check_net_test_time(fc_net, dropout_layer, verdict):
+    for keep, name in _settings(fc_net):
+        with verdict.case(name) as case:
+            _applied(fc_net, keep)
+            scores = fc_net.scores(keep, full=False)
+            plain = fc_net.scores(KEEPS[0], full=False)
+            again = fc_net.scores(keep, "scores again", full=False)
+            if not close(scores, plain):
+                observed = (f"loss(X) gave scores unlike the net's without dropout "
+                            f"({differ(scores, plain)})")
+                expected = "the same scores: no dropout at test time"
+                if dropout_layer["test_identity"] is False:
+                    case.fail(f"{observed}, and dropout_forward itself changes x in test mode "
+                              "(see the layer checks)", expected)
+                else:
+                    case.fail(observed, expected, "net_dropout_at_test")
+            elif not close(scores, again):
+                case.fail(f"two calls of loss(X) gave different scores "
+                          f"({differ(again, scores)})", "the same scores every time",
+                          "net_dropout_at_test")

@@ -1,0 +1,302 @@
+"""The Dropout notebook's second half, run on the submission's own ``FullyConnectedNet``: which
+dropout keyword its constructor takes (and so which years' notebook it follows), the plan the
+child runs, and what came back, checked for shape and kind. Judging is the checks' own
+(``grader/checks/check_fc_net.py``).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grader.student import Foreign, Student, StudentError
+
+N, D, H1, H2, C = 2, 15, 20, 30, 10  # the notebook's net
+WEIGHT_SCALE = 5e-2
+SEED = 123  # the notebook's FullyConnectedNet(..., seed=123)
+BUILD_SEED = 231  # the global seed before each constructor: every net gets the same weights
+RESEED = 0  # the global seed before each loss of the gradient check
+H = 1e-5  # the notebook's step for the numeric gradient
+SAMPLED = 10  # coordinates per parameter in the numeric gradient (as grad_check_sparse)
+PROBE_WIDTH = 500  # hidden units per layer of the net whose dropped units are counted
+PROBE_KEEP = 0.75
+KEEPS = (1.0, 0.75, 0.5)  # the notebook's settings as keep ratios; 1 is no dropout
+SHAPES = {"W1": (D, H1), "b1": (H1,), "W2": (H1, H2), "b2": (H2,), "W3": (H2, C), "b3": (C,)}
+PROBE_PARAMS = ("W1", "b1", "W2", "b2", "W3")
+NOTEBOOK = "the Dropout notebook's net: FullyConnectedNet([20, 30], input_dim=15, num_classes=10)"
+
+
+@dataclass(frozen=True)
+class Era:
+    """The dropout keyword of the student's constructor, and what it means."""
+
+    keyword: str
+    meaning: str  # "keep" or "drop"
+    years: str
+    guessed: bool = False  # the signature did not tell; the course's convention decided
+
+    def setting(self, keep: float) -> float:
+        """The keyword's value that keeps units with probability KEEP."""
+        return keep if self.meaning == "keep" else round(1 - keep, 10)
+
+    def call(self, keep: float) -> str:
+        return f"{self.keyword}={self.setting(keep):g}"
+
+    def describe(self) -> str:
+        how = ("the keep probability" if self.meaning == "keep"
+               else "the probability of dropping a unit")
+        said = f"{self.keyword}= is {how} ({self.years})"
+        if self.guessed:
+            said += ": its default did not tell, so the course's convention decided"
+        return said
+
+
+def era(signature: dict, convention: str) -> Era | None:
+    """The era of a constructor SIGNATURE (``fcnet.signature``'s dict): 2020 onwards takes
+    ``dropout_keep_ratio=1``, 2018-2019 ``dropout=1`` (keep), 2016-2017 ``dropout=0`` (drop);
+    None when it takes no dropout keyword."""
+    defaults = {p[0]: p[3] if p[2] else None for p in signature.get("parameters") or []
+                if isinstance(p, list) and len(p) == 4}
+    if "dropout_keep_ratio" in defaults:
+        return Era("dropout_keep_ratio", "keep", "2020 onwards")
+    if "dropout" not in defaults:
+        return None
+    default = defaults["dropout"]
+    if type(default) in (int, float) and default in (0, 1):
+        return Era("dropout", "drop", "2016-2017") if default == 0 else Era(
+            "dropout", "keep", "2018-2019")
+    return Era("dropout", convention, "2016-2017" if convention == "drop" else "2018-2019",
+               guessed=True)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """``loss(X, y)`` of a net that runs: the loss, and a gradient for every parameter."""
+
+    loss: float
+    grads: dict[str, np.ndarray]
+
+
+def _constructor(era: Era, keep: float, hidden: int | None = None) -> str:
+    """The constructor call, as feedback shows it."""
+    dims = f"[{hidden}, {hidden}]" if hidden else f"[{H1}, {H2}]"
+    return (f"FullyConnectedNet({dims}, input_dim={D}, num_classes={C}, "
+            f"weight_scale={WEIGHT_SCALE:g}, dtype=np.float64, {era.call(keep)}, seed={SEED})")
+
+
+@dataclass
+class Observations:
+    """What the child sent back for one submission's net, step by step (by name); a failure of
+    the whole net (no import, no class, no dropout keyword) is ``failure``, told in full by
+    the first check and in short by the others."""
+
+    failure: StudentError | None = None
+    era: Era | None = None
+    stand_ins: list[tuple[str, str]] = field(default_factory=list)
+    answers: dict[str, dict | StudentError] = field(default_factory=dict)
+    coords: list[tuple[str, int]] = field(default_factory=list)
+    X: np.ndarray | None = None
+    y: np.ndarray | None = None
+    probe_x: np.ndarray | None = None
+
+    # -- what the checks ask ----------------------------------------------------------------
+
+    def label(self, keep: float) -> str:
+        return self.era.call(keep) + (" (no dropout)" if keep == 1 else "")
+
+    def whole(self, full: bool) -> None:
+        """Raise the failure of the whole net: in full, or in short ("not run")."""
+        if self.failure is None:
+            return
+        if full:
+            raise self.failure
+        raise StudentError("not run: the FullyConnectedNet could not be run (see \"The net "
+                           "builds and runs\" above)", status=self.failure.status)
+
+    def trained(self, keep: float, step: str = "train", full: bool = True) -> Trained:
+        """The loss and gradients of ``loss(X, y)`` at KEEP (STEP: which call); raises a
+        teaching StudentError (in short unless FULL) when the net did not give them."""
+        self.whole(full)
+        try:
+            return self._trained(self._get(f"{step} {keep}"), keep)
+        except StudentError as err:
+            if full:
+                raise
+            raise StudentError(f"not run: the net does not build and run with "
+                               f"{self.label(keep)} (see \"The net builds and runs\")",
+                               status=err.status) from None
+
+    def scores(self, keep: float, step: str = "scores", full: bool = True) -> np.ndarray:
+        """The scores ``loss(X)`` gave at KEEP; a teaching StudentError otherwise."""
+        self.whole(full)
+        try:
+            scores = self._get(f"{step} {keep}").get("scores")
+            if not isinstance(scores, np.ndarray):
+                raise StudentError(f"loss(X) (no labels) returned {_shown(scores)} instead "
+                                   f"of the scores, an array of shape ({N}, {C})")
+            if scores.shape != (N, C) or not np.all(np.isfinite(scores)):
+                raise StudentError(f"loss(X) returned scores of shape {scores.shape}"
+                                   + ("" if scores.shape != (N, C) else " with NaN or inf")
+                                   + f"; expected finite scores of shape ({N}, {C})")
+            return scores.astype(np.float64)
+        except StudentError as err:
+            if full:
+                raise
+            raise StudentError(f"not run: loss(X) does not give scores with "
+                               f"{self.label(keep)} (see \"The net builds and runs\")",
+                               status=err.status) from None
+
+    def numeric(self, keep: float) -> tuple[np.ndarray, np.ndarray]:
+        """The losses with each sampled coordinate moved by +h and -h: shape (coords, 2)."""
+        losses = self._get(f"shifted {keep}").get("losses")
+        if not (isinstance(losses, np.ndarray) and losses.shape == (len(self.coords), 2)):
+            raise StudentError("the losses with one parameter moved could not be taken")
+        return losses.astype(np.float64)
+
+    def probe(self) -> dict[str, np.ndarray]:
+        """The wide net at PROBE_KEEP on one example: its W1, b1, W2, b2 and the gradients
+        dW2, dW3 of its loss(X, y)."""
+        params = self._get("probe params").get("params") or {}
+        trained = self._get("probe train")
+        grads = trained.get("grads") if isinstance(trained.get("grads"), dict) else {}
+        found = {name: params.get(name) for name in PROBE_PARAMS[:4]}
+        found.update({"d" + name: grads.get(name) for name in ("W2", "W3")})
+        wanted = {"W1": (D, PROBE_WIDTH), "b1": (PROBE_WIDTH,), "W2": (PROBE_WIDTH,) * 2,
+                  "b2": (PROBE_WIDTH,), "dW2": (PROBE_WIDTH,) * 2, "dW3": (PROBE_WIDTH, C)}
+        for name, shape in wanted.items():
+            value = found[name]
+            if not isinstance(value, np.ndarray) or value.shape != shape:
+                raise StudentError(f"the net with hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}] "
+                                   f"gave {name} as {_shown(value)}; expected shape {shape}")
+        return {name: value.astype(np.float64) for name, value in found.items()}
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _get(self, step: str) -> dict:
+        answer = self.answers[step]
+        if isinstance(answer, StudentError):
+            raise answer
+        return answer
+
+    def _trained(self, answer: dict, keep: float) -> Trained:
+        if "returned" in answer:
+            raise StudentError(f"loss(X, y) returned {_shown(answer['returned'])}; it should "
+                               "return the pair (loss, grads)",
+                               "not_implemented" if _is_none(answer["returned"]) else None)
+        loss = answer.get("loss")
+        if not (isinstance(loss, np.ndarray) and loss.shape == () and np.isfinite(loss)):
+            raise StudentError(f"loss(X, y) returned {_shown(loss)} as its loss; expected a "
+                               "finite number")
+        grads = answer.get("grads")
+        if not isinstance(grads, dict):
+            raise StudentError(f"loss(X, y) returned a {answer.get('grads_type')} as its grads;"
+                               " expected a dict of gradients by parameter name")
+        missing = [name for name in SHAPES if name not in grads]
+        problems = [f"grads has no {', '.join(missing)}"] if missing else []
+        for name, shape in SHAPES.items():
+            grad = grads.get(name)
+            if name in grads and not isinstance(grad, np.ndarray):
+                problems.append(f"grads[{name!r}] is {_shown(grad)}")
+            elif name in grads and grad.shape != shape:
+                problems.append(f"grads[{name!r}] has shape {grad.shape}")
+        if problems:
+            raise StudentError("loss(X, y): " + "; ".join(problems) + "; expected a gradient "
+                               "for each parameter of " + NOTEBOOK + ": "
+                               + ", ".join(f"{n} {s}" for n, s in SHAPES.items()),
+                               "not_implemented" if not grads else None)
+        return Trained(float(loss), {k: grads[k].astype(np.float64) for k in SHAPES})
+
+
+def _is_none(value: object) -> bool:
+    return isinstance(value, Foreign) and value.type == "NoneType"
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    return str(value)
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    """The notebook's X and y: np.random.seed(231); X = randn(N, D); y = randint(C, size=N)."""
+    notebook = np.random.RandomState(231)
+    X = notebook.randn(N, D)
+    return X, notebook.randint(C, size=(N,))
+
+
+def _sample() -> list[tuple[str, int]]:
+    """The coordinates whose numeric gradient is taken: SAMPLED per parameter, the same for
+    every submission and run."""
+    rng = np.random.default_rng(zlib.crc32(b"fc_net gradient"))
+    return [(name, int(i)) for name, shape in SHAPES.items()
+            for i in sorted(rng.choice(int(np.prod(shape)), min(SAMPLED, int(np.prod(shape))),
+                                       replace=False))]
+
+
+def observe(student: Student, module: str, display: str, convention: str) -> Observations:
+    """Run the notebook's cell on the submission's net in two round trips (the signature, then
+    every step), never raising: a failure is kept in the Observations."""
+    found = Observations()
+    try:
+        reply = student.net(module, display, [], [])
+        if isinstance(reply.signature, StudentError):
+            raise reply.signature
+        if not reply.signature.get("class"):
+            raise StudentError(f"{display} defines no class FullyConnectedNet",
+                               "not_implemented")
+        found.era = era(reply.signature, convention)
+        if found.era is None:
+            raise StudentError("FullyConnectedNet's constructor takes no dropout keyword "
+                               "(dropout_keep_ratio since 2020, dropout before)")
+        found.X, found.y = _data()
+        found.coords = _sample()
+        probe = np.random.default_rng(zlib.crc32(b"fc_net probe"))
+        found.probe_x = probe.standard_normal((1, D))
+        steps, arrays = plan(found, probe.integers(C, size=1))
+        reply = student.net(module, display, steps, arrays)
+        found.stand_ins = reply.stand_ins
+        found.answers = dict(zip((step["name"] for step in steps), reply.answers, strict=True))
+    except StudentError as err:
+        found.failure = err
+    return found
+
+
+def plan(found: Observations, probe_y: np.ndarray) -> tuple[list[dict], list[np.ndarray]]:
+    """The steps, each named: per setting, build (weights copied from the net without
+    dropout); the loss twice with the global generator reseeded (the gradient check's base and
+    its repeat); the losses with each sampled coordinate moved; the loss twice as it comes
+    (the seed's check); the scores twice. Then the wide net on one example."""
+    arrays = [found.X, found.y, found.probe_x, probe_y]
+    X, y, probe_x, probe_y = range(4)
+    era, steps = found.era, []
+
+    def step(name: str, op: str, net: str, what: str, **more) -> None:
+        steps.append({"name": name, "op": op, "net": net, "what": what, **more})
+
+    for keep in KEEPS:
+        net, made = f"net {keep}", _constructor(era, keep)
+        step(f"build {keep}", "build", net, made, seed=BUILD_SEED, args=[[H1, H2]],
+             kwargs={"input_dim": D, "num_classes": C, "weight_scale": WEIGHT_SCALE,
+                     "dtype": "float64", era.keyword: era.setting(keep), "seed": SEED},
+             params_from=None if keep == KEEPS[0] else f"net {KEEPS[0]}")
+        loss = f"{made}.loss(X, y)"
+        step(f"train {keep}", "train", net, loss, X=X, y=y, reseed=RESEED)
+        step(f"again {keep}", "train", net, loss, X=X, y=y, reseed=RESEED)
+        step(f"shifted {keep}", "shifted", net, loss, X=X, y=y, reseed=RESEED, h=H,
+             coords=[list(c) for c in found.coords])
+        step(f"seeded {keep}", "train", net, loss, X=X, y=y)
+        step(f"seeded again {keep}", "train", net, loss, X=X, y=y)
+        step(f"scores {keep}", "scores", net, f"{made}.loss(X)", X=X)
+        step(f"scores again {keep}", "scores", net, f"{made}.loss(X)", X=X)
+    made = _constructor(era, PROBE_KEEP, PROBE_WIDTH)
+    step("probe build", "build", "probe", made, seed=BUILD_SEED, args=[[PROBE_WIDTH] * 2],
+         kwargs={"input_dim": D, "num_classes": C, "weight_scale": WEIGHT_SCALE,
+                 "dtype": "float64", era.keyword: era.setting(PROBE_KEEP), "seed": SEED})
+    step("probe params", "params", "probe", f"{made}.params", names=list(PROBE_PARAMS))
+    step("probe train", "train", "probe", f"{made}.loss(X, y)", X=probe_x, y=probe_y,
+         reseed=RESEED)
+    return steps, arrays

@@ -1,0 +1,175 @@
+"""In the child: the student's ``FullyConnectedNet``, driven as the Dropout notebook drives it.
+
+The grader sends a plan, a list of steps (build a net, take its loss, move one parameter and
+take the loss again, read its parameters); this module runs the steps in order and answers
+each with plain data (numbers and arrays, described by the child's ``describe``) or with the
+description of what the student's code raised. It judges nothing. Standard library and numpy
+only: the fork server imports it as a top-level module, like ``child.py``.
+"""
+
+import importlib
+import inspect
+import sys
+import types
+
+CLASS = "FullyConnectedNet"
+MAX_STAND_INS = 8
+
+
+class _Absent:
+    """What a stand-in module gives for any name: using it says the module is not here."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attribute):
+        return _Absent(f"{self._name}.{attribute}")
+
+    def __call__(self, *args, **kwargs):
+        raise ImportError(f"{self._name} is not available in the grader (a stand-in module)")
+
+
+def _stand_in(name):
+    module = types.ModuleType(name, "a stand-in: the grader cannot import this module")
+    module.__path__ = []  # a package: its submodules get stand-ins of their own
+
+    def absent(attribute):
+        if attribute.startswith("__"):  # what the import system asks a module
+            raise AttributeError(attribute)
+        return _Absent(f"{name}.{attribute}")
+
+    module.__getattr__ = absent
+    return module
+
+
+def load(name, own_package, root):
+    """Import the module NAME; return it and the stand-ins it needed. A module the grader
+    cannot import, outside the submission's own package (torch, imported by a starter's
+    fast_layers.py), or a module of the package other than NAME that does not compile
+    (Python 2 prints in an old fast_layers.py), is replaced by a stand-in whose names fail
+    only when used: the net never uses them. Anything else raises."""
+    stood_in = []
+    while True:
+        try:
+            return importlib.import_module(name), stood_in
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if (not missing or missing.split(".")[0] == own_package
+                    or len(stood_in) >= MAX_STAND_INS):
+                raise  # a module of the submission's own package is missing: say so
+            stood_in.append([missing, "not installed in the grader"])
+        except SyntaxError as exc:
+            missing = _module_of(exc.filename, root)
+            if missing in (None, name) or len(stood_in) >= MAX_STAND_INS:
+                raise
+            stood_in.append([missing, f"SyntaxError, line {exc.lineno}: {exc.msg}"])
+        sys.modules[missing] = _stand_in(missing)
+
+
+def _module_of(filename, root):
+    prefix = root.rstrip("/") + "/"
+    if not filename or not filename.startswith(prefix) or not filename.endswith(".py"):
+        return None
+    return filename[len(prefix):-3].replace("/", ".").removesuffix(".__init__")
+
+
+def signature(module):
+    """The constructor's parameters: [name, kind, default] (a default that is not a plain
+    number, string, bool or None is sent as its type's name, marked "<type>")."""
+    cls = getattr(module, CLASS, None)
+    if cls is None:
+        return {"class": None}
+    described = []
+    for parameter in inspect.signature(cls).parameters.values():
+        default = parameter.default
+        if default is inspect.Parameter.empty:
+            default = None
+            has_default = False
+        else:
+            has_default = True
+            if type(default) not in (int, float, bool, str, type(None)):
+                default = f"<{type(default).__name__}>"
+        described.append([parameter.name, parameter.kind.name, has_default, default])
+    return {"class": CLASS, "parameters": described}
+
+
+def run(module, steps, arrays, np, describe, failure):
+    """Run STEPS against the student's class in MODULE; one answer per step. ARRAYS holds
+    the arrays the steps name by index; DESCRIBE turns a value into its wire description,
+    FAILURE an exception into the description of what was raised."""
+    nets = {}
+
+    def array(index):
+        return None if index is None else arrays[index].copy()  # the student may change it
+
+    def scalar(value):
+        """A loss that is one number, as a 0-d float64 array; anything else as it is."""
+        if type(value) in (int, float) or isinstance(value, np.generic | np.ndarray):
+            number = np.asarray(value, dtype=np.float64)
+            if number.size == 1:
+                return number.reshape(())
+        return value
+
+    def loss(step, net):
+        if step.get("reseed") is not None:  # the same draws for a mask that skips the seed
+            np.random.seed(step["reseed"])
+        return net.loss(array(step["X"]), array(step.get("y")))
+
+    def build(step):
+        np.random.seed(step["seed"])  # the notebook's weights come from the global generator
+        cls = getattr(module, CLASS)
+        kwargs = dict(step["kwargs"])
+        if "dtype" in kwargs:  # sent by name: the notebook passes np.float64 itself
+            kwargs["dtype"] = np.dtype(kwargs["dtype"]).type
+        net = cls(*step["args"], **kwargs)
+        nets[step["net"]] = net
+        source = nets.get(step.get("params_from"))
+        if source is not None:  # the same weights as that net, whatever the constructor drew
+            for key, value in source.params.items():
+                net.params[key] = value.copy()
+        return {}
+
+    def train(step):
+        out = loss(step, nets[step["net"]])
+        if type(out) not in (tuple, list) or len(out) != 2:
+            return {"returned": describe(out)}
+        value, grads = out
+        described = {"loss": describe(scalar(value))}
+        if isinstance(grads, dict):
+            described["grads"] = {str(k): describe(v) for k, v in grads.items()
+                                  if type(k) is str}
+        else:
+            described["grads_type"] = type(grads).__name__
+        return described
+
+    def scores(step):
+        return {"scores": describe(nets[step["net"]].loss(array(step["X"])))}
+
+    def shifted(step):
+        net, h, values = nets[step["net"]], step["h"], []
+        for name, index in step["coords"]:
+            weights = net.params[name]
+            old = weights.flat[index]
+            for delta in (h, -h):
+                weights.flat[index] = old + delta
+                values.append(float(loss(step, net)[0]))
+            weights.flat[index] = old
+        return {"losses": describe(np.array(values, dtype=np.float64).reshape(-1, 2))}
+
+    def params(step):
+        found = nets[step["net"]].params
+        return {"params": {name: describe(found[name]) for name in step["names"]
+                           if name in found}}
+
+    kinds = {"build": build, "train": train, "scores": scores, "shifted": shifted,
+             "params": params}
+    answers = []
+    for step in steps:
+        if step.get("net") not in nets and step["op"] != "build":
+            answers.append({"kind": "skipped"})  # its net was never built
+            continue
+        try:
+            answers.append({"kind": "returned", "value": kinds[step["op"]](step)})
+        except BaseException as exc:  # the student's code: anything can happen, report it
+            answers.append(failure(exc, exc.__traceback__))
+    return answers
