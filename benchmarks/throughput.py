@@ -1,7 +1,7 @@
 """Throughput of the grader against a per-submission pytest baseline, measured in one run.
 
-    python benchmarks/throughput.py [--n 400] [--jobs 2] [--sample 40] [--rounds 3]
-                                    [--memory-factor 10] [--against PYTHON]
+    python benchmarks/throughput.py [--n 400] [--packages 100] [--jobs 2] [--sample 40]
+                                    [--rounds 3] [--memory-factor 10] [--against PYTHON]
 
 Generates N one-file submissions from the bundled examples (a mix of correct and buggy ones,
 each made distinct), grades them with `grade` (every submission still in its own sandboxed
@@ -15,6 +15,12 @@ resident memory (main process and workers, sandboxes excluded) for N and for
 memory-factor × N submissions. With --against, the same graders run alternately with another
 Python that has another version of the grader installed (an earlier commit, say), and the
 ratio of this one's throughput to that one's is printed too.
+
+Whole packages cost more than one-file submissions: they hold the notebook's second half
+(cs231n/classifiers/fc_net.py), whose FullyConnectedNet is driven too. Their throughput is
+measured apart, in the same rounds, on PACKAGES copies of the bundled packages, by the graders
+that run as this user; the report gives their rate and what one costs against a one-file
+submission.
 """
 
 from __future__ import annotations
@@ -44,6 +50,23 @@ def make_submissions(folder: Path, n: int) -> list[Path]:
         source = examples[i % len(examples)]
         path = folder / f"s{i:05d}_{source.stem}.py"
         path.write_text(f"# submission {i}\n" + source.read_text())
+        made.append(path)
+    return made
+
+
+def make_packages(folder: Path, n: int) -> list[Path]:
+    """N distinct whole cs231n/ packages cycling through the bundled ones that hold a
+    FullyConnectedNet (cs231n/classifiers/fc_net.py)."""
+    examples = sorted(p.parents[2] for p in
+                      (ROOT / "submissions").glob("*/cs231n/classifiers/fc_net.py"))
+    folder.mkdir(parents=True)
+    made = []
+    for i in range(n):
+        source = examples[i % len(examples)]
+        path = folder / f"p{i:05d}_{source.name}"
+        shutil.copytree(source, path)
+        net = path / "cs231n" / "classifiers" / "fc_net.py"
+        net.write_text(f"# submission {i}\n" + net.read_text())
         made.append(path)
     return made
 
@@ -121,6 +144,8 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=40, help="baseline submissions")
     parser.add_argument("--rounds", type=int, default=3,
                         help="grader and baseline runs, alternated; medians are reported")
+    parser.add_argument("--packages", type=int, default=100,
+                        help="whole packages (with a FullyConnectedNet) graded apart; 0: none")
     parser.add_argument("--memory-factor", type=int, default=10)
     parser.add_argument("--against", metavar="PYTHON",
                         help="another interpreter whose installed grader to compare with")
@@ -136,7 +161,11 @@ def main() -> None:
     tmp = as_user.shared_folder()
     try:
         subs = make_submissions(tmp / "subs", args.n)
+        if args.packages:
+            make_packages(tmp / "packages", args.packages)
         rates = {name: [] for name in graders}
+        package_rates = {name: [] for name, (user, _) in graders.items()
+                         if args.packages and not user}
         base, peaks, sandboxes = [], [], {}
         for _ in range(args.rounds):  # alternated, so that a slow spell of the machine hits all
             for name, (user, python) in graders.items():
@@ -145,6 +174,11 @@ def main() -> None:
                                                        python)
                 rates[name].append(args.n / seconds)
                 peaks.append(peak)
+            for name in package_rates:
+                shutil.rmtree(tmp / "out", ignore_errors=True)
+                seconds, _, _ = grade(tmp / "packages", tmp / "out", args.jobs,
+                                      python=graders[name][1])
+                package_rates[name].append(args.packages / seconds)
             base.append(args.sample / baseline(subs[: args.sample], args.jobs))
         base_rate, peak = median(base), max(peaks)
         print(f"machine: {os.cpu_count()} cores, --jobs {args.jobs}, {args.rounds} rounds "
@@ -161,6 +195,13 @@ def main() -> None:
             ours, theirs = rates[name], rates[f"{name} (--against)"]
             print(f"this grader {name} against the other: {median(ours) / median(theirs):.2f}  "
                   f"[{', '.join(f'{o / t:.2f}' for o, t in zip(ours, theirs, strict=True))}]")
+        for name, packages in package_rates.items():
+            rate, files = median(packages), median(rates[name])
+            print(f"whole packages {name}: {args.packages} with a FullyConnectedNet: "
+                  f"{rate:.1f} per second  [{', '.join(f'{r:.1f}' for r in packages)}]; one "
+                  f"costs {files / rate:.1f}x a one-file submission "
+                  f"({1000 * args.jobs / rate:.0f} ms against {1000 * args.jobs / files:.0f} ms "
+                  "of a worker)")
         print(f"peak RSS of the grader (main + workers): {peak / 1024:.0f} MB for {args.n}")
         if args.memory_factor > 1:
             big = args.n * args.memory_factor

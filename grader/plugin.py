@@ -90,7 +90,7 @@ class GradingPlugin:
             return Observations(failure=StudentError(
                 f"the submission holds no {FC_NET_FILE}: the notebook's second half "
                 "(dropout inside FullyConnectedNet) is part of this assignment",
-                "not_implemented", status="missing"))
+                "not_implemented"))
         return observe(student, *student.fc_net, convention.name)
 
     # The two per-check fixtures take the check from the run loop, not from pytest's

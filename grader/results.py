@@ -234,8 +234,8 @@ def write_gradebook(out: Path, rubric: Rubric,
                     roster: dict[str, str] | None = None) -> list[Row]:
     """Rebuild OUT/grades.csv from the results files under OUT, reading one at a time;
     return its rows. A check a submission was not graded on (the FullyConnectedNet's, where it
-    holds no fc_net.py) is an empty cell. With a ROSTER (id -> name) it has a name column, and rostered students
-    without a result are rows with status missing and 0 points."""
+    holds no fc_net.py) is an empty cell. With a ROSTER (id -> name) it has a name column,
+    and rostered students without a result are rows with status missing and 0 points."""
     rows, points, columns = [], {}, list(rubric.ids)
     for result in iter_results(out):
         points[result.id] = {c.id: c.score for c in result.checks}

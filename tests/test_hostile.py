@@ -126,6 +126,7 @@ def batch(request):
     if not _cap_holds(mode):  # an unbounded fork bomb is run only where the cap holds
         (folder / "fork_bomb.py").unlink()
     shutil.copytree(SUBMISSIONS / "full_layers", folder / "good_package")
+    shutil.copytree(SUBMISSIONS / "fcnet_2018", folder / "good_net")  # and its torch stand-in
     (folder / "good_file.py").write_text(REFERENCE)
     (folder / "empty_folder").mkdir()
     (folder / "non_utf8.py").write_bytes(b'NAME = "caf\xe9"\ndef dropout_forward(x, p):\n'
@@ -229,6 +230,9 @@ def test_the_correct_ones_keep_full_marks(batch):
     # the fork bomb and the disk filler were graded in the same batch, on the same workers
     for sub_id in CORRECT:
         assert batch.graded[sub_id].score == 100, (sub_id, _text(batch.graded[sub_id]))
+    # a whole package, its FullyConnectedNet driven in the same confined child
+    good_net = batch.graded["good_net"]
+    assert good_net.score == good_net.max_score == 130, _text(good_net)
 
 
 def test_every_submission_got_a_result(batch):

@@ -1,0 +1,261 @@
+"""The notebook's second half: dropout inside the student's FullyConnectedNet. The bundled
+packages (tests/test_bundled.py) hold one correct net per era and one per mistake; here, the
+pieces (era, kinks, the rubric's switch), fairness to other styles, the rule that a mistake
+is named only when it explains the evidence, and nets that misbehave."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import REFERENCE, SUBMISSIONS, grade_folder, write_submission
+
+from grader import rubric
+from grader.checks.check_fc_net import _gradient_problems
+from grader.cli import main
+from grader.fc_net import Era, H, Observations, era
+from grader.rubric import RubricError
+
+NET = "cs231n/classifiers/fc_net.py"
+LAYERS = "cs231n/layers.py"
+NET_CHECKS = [c.id for c in rubric.load().checks if c.part == "fc_net"]
+
+
+def _signature(*parameters: tuple) -> dict:
+    """fcnet.signature's answer for a constructor taking PARAMETERS (name, default)."""
+    described = [["hidden_dims", "POSITIONAL_OR_KEYWORD", False, None]]
+    described += [[name, "POSITIONAL_OR_KEYWORD", True, default] for name, default in parameters]
+    return {"class": "FullyConnectedNet", "parameters": described}
+
+
+@pytest.mark.parametrize(("parameters", "expected"), [
+    ((("dropout_keep_ratio", 1), ("seed", None)),
+     Era("dropout_keep_ratio", "keep", "2020 onwards")),
+    ((("dropout", 1), ("normalization", None)), Era("dropout", "keep", "2018-2019")),
+    ((("dropout", 0), ("use_batchnorm", False)), Era("dropout", "drop", "2016-2017")),
+    ((("dropout", 0.0),), Era("dropout", "drop", "2016-2017")),
+    # a default that does not tell: the course's convention decides, and the feedback says so
+    ((("dropout", None),), Era("dropout", "keep", "2018-2019", guessed=True)),
+])
+def test_the_era_is_read_from_the_constructors_dropout_keyword(parameters, expected):
+    assert era(_signature(*parameters), "keep") == expected
+
+
+def test_a_constructor_without_a_dropout_keyword_has_no_era():
+    assert era(_signature(("reg", 0.0), ("seed", None)), "keep") is None
+
+
+def test_settings_are_the_notebooks_for_each_era():
+    drop, keep = Era("dropout", "drop", "2016-2017"), Era("dropout_keep_ratio", "keep", "2020")
+    assert [drop.call(k) for k in (1.0, 0.75, 0.5)] == ["dropout=0", "dropout=0.25",
+                                                        "dropout=0.5"]
+    assert [keep.call(k) for k in (1.0, 0.75, 0.5)] == ["dropout_keep_ratio=1",
+                                                        "dropout_keep_ratio=0.75",
+                                                        "dropout_keep_ratio=0.5"]
+
+
+def _observed(analytic: float, plus: float, minus: float, base: float = 2.0) -> Observations:
+    """One sampled coordinate (W1[0]) whose loss is BASE, PLUS at +h and MINUS at -h, and
+    whose analytic gradient is ANALYTIC; every other gradient is zero."""
+    grads = {name: np.zeros(shape) for name, shape in
+             {"W1": (15, 20), "b1": (20,), "W2": (20, 30), "b2": (30,), "W3": (30, 10),
+              "b3": (10,)}.items()}
+    grads["W1"].flat[0] = analytic
+    train = {"loss": np.array(base), "grads": grads}
+    return Observations(era=Era("dropout_keep_ratio", "keep", "2020"), coords=[("W1", 0)],
+                        answers={"train 1.0": train, "again 1.0": train,
+                                 "shifted 1.0": {"losses": np.array([[plus, minus]])}})
+
+
+def test_a_gradient_that_matches_the_numeric_one_has_no_problem():
+    slope = 0.3
+    assert _gradient_problems(_observed(slope, 2 + slope * H, 2 - slope * H), 1.0) == []
+
+
+def test_a_wrong_gradient_on_smooth_ground_is_a_problem():
+    slope = 0.3
+    [problem] = _gradient_problems(_observed(0.2, 2 + slope * H, 2 - slope * H), 1.0)
+    assert problem.startswith("W1: 1 of 1 sampled entries differ")
+
+
+@pytest.mark.parametrize("analytic", [0.0, 0.4])
+def test_on_a_relus_kink_either_slope_is_right(analytic):
+    # the loss's slope is 0 on the left and 0.4 on the right (a ReLU at exactly 0): the
+    # central difference says 0.2, but 0 and 0.4 are both honest analytic gradients
+    assert _gradient_problems(_observed(analytic, 2 + 0.4 * H, 2.0), 1.0) == []
+
+
+def test_on_a_kink_a_value_neither_slope_gives_is_still_a_problem():
+    assert _gradient_problems(_observed(0.9, 2 + 0.4 * H, 2.0), 1.0) != []
+
+
+def test_a_loss_that_changes_between_calls_cannot_be_checked():
+    found = _observed(0.3, 2 + 0.3 * H, 2 - 0.3 * H)
+    found.answers["again 1.0"] = {**found.answers["train 1.0"], "loss": np.array(2.1)}
+    [problem] = _gradient_problems(found, 1.0)
+    assert "no numeric gradient can be taken" in problem
+
+
+def test_the_rubric_switch_turns_the_part_off_or_requires_it(tmp_path):
+    default = rubric.load()
+    assert default.fc_net == "auto"
+    assert [c.id for c in default.graded(False)] == [c.id for c in default.checks
+                                                     if c.part == "layers"]
+    assert [c.id for c in default.graded(True)] == default.ids
+    off = rubric.load(fc_net="off")
+    assert not any(c.part == "fc_net" for c in off.checks) and off.total == 100
+    assert set(off.turned_off) == set(NET_CHECKS)
+    assert rubric.load(fc_net="required").graded(False) == default.checks
+    custom = tmp_path / "rubric.toml"
+    custom.write_text('fc_net = "required"\n[checks.net_seed]\npoints = 10\n')
+    loaded = rubric.load(custom)
+    assert loaded.fc_net == "required" and loaded["net_seed"].points == 10
+    assert loaded["net_seed"].part == "fc_net"  # a check's part is the grader's, not the file's
+    custom.write_text('fc_net = "sometimes"\n[checks.net_seed]\npoints = 10\n')
+    with pytest.raises(RubricError, match="fc_net must be one of auto, required, off"):
+        rubric.load(custom)
+
+
+def _package(folder, name: str, net: dict[str, str] | None = None,
+             layers: dict[str, str] | None = None, base: str = "fcnet_2020"):
+    """A copy of the bundled package BASE as FOLDER/NAME, with the replacements NET and
+    LAYERS (old: new, each present exactly once) made in its fc_net.py and layers.py."""
+    shutil.copytree(SUBMISSIONS / base, folder / name)
+    for relative, replacements in ((NET, net or {}), (LAYERS, layers or {})):
+        path = folder / name / relative
+        source = path.read_text()
+        for old, new in replacements.items():
+            assert source.count(old) == 1, old
+            source = source.replace(old, new)
+        path.write_text(source)
+
+
+def _points(result) -> dict[str, float]:
+    return {c.id: c.score for c in result.checks}
+
+
+def _check(result, check_id: str):
+    return next(c for c in result.checks if c.id == check_id)
+
+
+@pytest.fixture(scope="module")
+def styles(tmp_path_factory):
+    """Correct nets in other styles, and mistakes whose cause lies in the layer."""
+    folder = tmp_path_factory.mktemp("styles")
+    # weights from an unseeded generator: every net the grader builds gets other weights
+    _package(folder, "unseeded_weights", net={
+        "weight_scale * np.random.randn(dims[i], dims[i + 1])":
+            "np.random.default_rng().normal(0, weight_scale, (dims[i], dims[i + 1]))"})
+    # a dropout_param of its own for every layer, and masks from default_rng(seed)
+    _package(folder, "own_params_default_rng", net={
+        "                out, drop_cache = dropout_forward(out, self.dropout_param)":
+            "                out, drop_cache = dropout_forward(out, dict(self.dropout_param))"},
+        layers={
+        '''    if "seed" in dropout_param:
+        np.random.seed(dropout_param["seed"])
+''': "    rng = np.random.default_rng(dropout_param.get(\"seed\"))\n",
+        "mask = (np.random.rand(*x.shape) < p) / p": "mask = (rng.random(x.shape) < p) / p"})
+    # the net is right, its layer is not: the layer ignores the seed, or scales at test time
+    _package(folder, "layer_ignores_seed", layers={
+        '''    if "seed" in dropout_param:
+        np.random.seed(dropout_param["seed"])
+''': ""})
+    _package(folder, "layer_scales_at_test", layers={"        out = x\n": "        out = x * p\n"})
+    return grade_folder(folder, tmp_path_factory.mktemp("styles-out"))
+
+
+@pytest.mark.parametrize("name", ["unseeded_weights", "own_params_default_rng"])
+def test_a_correct_net_earns_full_marks_whatever_its_style(styles, name):
+    assert styles[name].score == styles[name].max_score == 130
+
+
+def test_a_seed_the_layer_ignores_is_not_blamed_on_the_net(styles):
+    seed = _check(styles["layer_ignores_seed"], "net_seed")
+    assert seed.score == 0 and seed.misconceptions == []
+    assert "dropout_forward itself ignores its seed" in seed.feedback
+    # the gradient check reseeds the global generator: the backward is still judged, and right
+    assert _check(styles["layer_ignores_seed"], "net_gradient").passed
+
+
+def test_test_time_scaling_in_the_layer_is_not_blamed_on_the_net(styles):
+    test_time = _check(styles["layer_scales_at_test"], "net_test_time")
+    assert test_time.score == 0 and test_time.misconceptions == []
+    assert "dropout_forward itself changes x in test mode" in test_time.feedback
+    assert "scales_at_test" in _check(styles["layer_scales_at_test"],
+                                      "test_mode_identity").misconceptions
+
+
+def test_a_net_the_child_cannot_finish_costs_only_the_net(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    _package(folder, "hangs", net={"        X = X.astype(self.dtype)\n":
+                                   "        X = X.astype(self.dtype)\n        while True:\n"
+                                   "            pass\n"})
+    _package(folder, "exits", net={"        X = X.astype(self.dtype)\n":
+                                   "        X = X.astype(self.dtype)\n"
+                                   "        import os\n        os._exit(3)\n"})
+    _package(folder, "huge", net={"        if mode == \"test\":\n            return scores\n":
+                                  "        if mode == \"test\":\n"
+                                  "            return np.zeros((4096, 4096))\n"})
+    _package(folder, "correct")
+    graded = grade_folder(folder, tmp_path / "out", timeout=1.0)
+    for name, status in (("hangs", "timeout"), ("exits", "crash")):
+        result = graded[name]
+        assert result.status == status
+        assert result.score == 100  # the layer checks ran first and keep their points
+        assert all(_points(result)[c] == 0 for c in NET_CHECKS)
+        assert "✗" in _check(result, "net_builds").feedback
+    # scores of 128 MiB from loss(X): more than the child may send, refused and said; the
+    # training half of the net is still judged
+    huge = graded["huge"]
+    assert "(4096, 4096) (134,217,728 bytes), far larger than its input; it was refused" in \
+        _check(huge, "net_builds").feedback
+    assert _points(huge)["net_builds"] == 0 and _points(huge)["net_gradient"] == 8
+    assert huge.status == "ok"
+    assert graded["correct"].score == 130
+
+
+def test_the_untouched_starter_net_and_a_missing_net(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    write_submission(folder, "lone", REFERENCE)  # the layers alone: no FullyConnectedNet
+    shutil.copytree(SUBMISSIONS / "fcnet_2020", folder / "package")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [str(folder), "--out", str(out), "--fc-net", "required"])
+    assert result.exit_code == 0, result.output
+    lone = json.loads((out / "lone" / "results.json").read_text())
+    net_tests = [t for t in lone["tests"] if t["extra_data"]["check"] in NET_CHECKS]
+    assert [t["extra_data"]["check"] for t in net_tests] == NET_CHECKS
+    assert all(t["score"] == 0 for t in net_tests) and lone["score"] == 100
+    assert "holds no cs231n/classifiers/fc_net.py" in net_tests[0]["output"]
+    assert lone["extra_data"]["status"] == "ok"
+    # --fc-net off: the package is graded on its layers alone
+    out_off = tmp_path / "off"
+    result = CliRunner().invoke(main, [str(folder), "--out", str(out_off), "--fc-net", "off"])
+    assert result.exit_code == 0, result.output
+    package = json.loads((out_off / "package" / "results.json").read_text())
+    assert package["score"] == 100 and len(package["tests"]) == 9
+    header = (out_off / "grades.csv").read_text().splitlines()[0]
+    assert not any(check in header for check in NET_CHECKS)
+
+
+def test_the_same_package_gets_the_same_result_twice(tmp_path):
+    runs = []
+    for n in range(2):
+        out = tmp_path / f"out{n}"
+        grade_folder(SUBMISSIONS / "fcnet_backward_skips_dropout", out, single=True)
+        data = json.loads((out / "fcnet_backward_skips_dropout" / "results.json").read_text())
+        runs.append([(t["score"], t["output"]) for t in data["tests"]])
+    assert runs[0] == runs[1]
+
+
+def test_stand_ins_are_named_in_the_feedback(bundled):
+    _, graded = bundled
+    old = _check(graded["fcnet_2016"], "net_builds").feedback
+    assert "stand-ins" in old and "cs231n.fast_layers (SyntaxError, line 5" in old
+    assert "torch (not installed in the grader)" in _check(graded["fcnet_2018"],
+                                                           "net_builds").feedback
+    assert "dropout= is the probability of dropping a unit (2016-2017)" in old
