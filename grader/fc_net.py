@@ -57,8 +57,10 @@ def era(signature: dict, convention: str) -> Era | None:
     """The era of a constructor SIGNATURE (``fcnet.signature``'s dict): 2020 onwards takes
     ``dropout_keep_ratio=1``, 2018-2019 ``dropout=1`` (keep), 2016-2017 ``dropout=0`` (drop);
     None when it takes no dropout keyword."""
-    defaults = {p[0]: p[3] if p[2] else None for p in signature.get("parameters") or []
-                if isinstance(p, list) and len(p) == 4}
+    parameters = signature.get("parameters")
+    defaults = {p[0]: p[3] if p[2] else None
+                for p in (parameters if isinstance(parameters, list) else [])
+                if isinstance(p, list) and len(p) == 4 and isinstance(p[0], str)}
     if "dropout_keep_ratio" in defaults:
         return Era("dropout_keep_ratio", "keep", "2020 onwards")
     if "dropout" not in defaults:
@@ -133,7 +135,7 @@ class Observations:
         self.whole(full)
         try:
             scores = self._get(f"{step} {keep}").get("scores")
-            if not isinstance(scores, np.ndarray):
+            if not _real(scores):
                 raise StudentError(f"loss(X) (no labels) returned {_shown(scores)} instead "
                                    f"of the scores, an array of shape ({N}, {C})")
             if scores.shape != (N, C) or not np.all(np.isfinite(scores)):
@@ -151,23 +153,22 @@ class Observations:
     def numeric(self, keep: float) -> tuple[np.ndarray, np.ndarray]:
         """The losses with each sampled coordinate moved by +h and -h: shape (coords, 2)."""
         losses = self._get(f"shifted {keep}").get("losses")
-        if not (isinstance(losses, np.ndarray) and losses.shape == (len(self.coords), 2)):
+        if not (_real(losses) and losses.shape == (len(self.coords), 2)):
             raise StudentError("the losses with one parameter moved could not be taken")
         return losses.astype(np.float64)
 
     def probe(self) -> dict[str, np.ndarray]:
         """The wide net at PROBE_KEEP on one example: its W1, b1, W2, b2 and the gradients
         dW2, dW3 of its loss(X, y)."""
-        params = self._get("probe params").get("params") or {}
-        trained = self._get("probe train")
-        grads = trained.get("grads") if isinstance(trained.get("grads"), dict) else {}
+        params, grads = (_dict(self._get("probe params").get("params")),
+                         _dict(self._get("probe train").get("grads")))
         found = {name: params.get(name) for name in PROBE_PARAMS[:4]}
         found.update({"d" + name: grads.get(name) for name in ("W2", "W3")})
         wanted = {"W1": (D, PROBE_WIDTH), "b1": (PROBE_WIDTH,), "W2": (PROBE_WIDTH,) * 2,
                   "b2": (PROBE_WIDTH,), "dW2": (PROBE_WIDTH,) * 2, "dW3": (PROBE_WIDTH, C)}
         for name, shape in wanted.items():
             value = found[name]
-            if not isinstance(value, np.ndarray) or value.shape != shape:
+            if not _real(value) or value.shape != shape:
                 raise StudentError(f"the net with hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}] "
                                    f"gave {name} as {_shown(value)}; expected shape {shape}")
         return {name: value.astype(np.float64) for name, value in found.items()}
@@ -186,7 +187,7 @@ class Observations:
                                "return the pair (loss, grads)",
                                "not_implemented" if _is_none(answer["returned"]) else None)
         loss = answer.get("loss")
-        if not (isinstance(loss, np.ndarray) and loss.shape == () and np.isfinite(loss)):
+        if not (_real(loss) and loss.shape == () and np.isfinite(loss)):
             raise StudentError(f"loss(X, y) returned {_shown(loss)} as its loss; expected a "
                                "finite number")
         grads = answer.get("grads")
@@ -197,7 +198,7 @@ class Observations:
         problems = [f"grads has no {', '.join(missing)}"] if missing else []
         for name, shape in SHAPES.items():
             grad = grads.get(name)
-            if name in grads and not isinstance(grad, np.ndarray):
+            if name in grads and not _real(grad):
                 problems.append(f"grads[{name!r}] is {_shown(grad)}")
             elif name in grads and grad.shape != shape:
                 problems.append(f"grads[{name!r}] has shape {grad.shape}")
@@ -207,6 +208,15 @@ class Observations:
                                + ", ".join(f"{n} {s}" for n, s in SHAPES.items()),
                                "not_implemented" if not grads else None)
         return Trained(float(loss), {k: grads[k].astype(np.float64) for k in SHAPES})
+
+
+def _real(value: object) -> bool:
+    """An array of real numbers (what a loss, a gradient or scores must be)."""
+    return isinstance(value, np.ndarray) and value.dtype.kind in "biuf"
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _is_none(value: object) -> bool:

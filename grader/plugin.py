@@ -212,9 +212,8 @@ class GradingPlugin:
                 staged.target = discover.locate(discover.prepare(submission, scratch))
             except discover.SubmissionError as err:
                 staged.problem = str(err)
-            if staged.target is not None:  # the submission's own, before any starter code
-                staged.fc_net = discover.fc_net(staged.target)
             if staged.target is not None:
+                staged.fc_net = discover.fc_net(staged.target)  # its own, not the starter's
                 staged.box = staged.resources.enter_context(Sandbox(
                     staged.target, self.settings.limits, self.server, self.settings.rng_seed,
                     remove=self._remove_later, starter=self.settings.starter))

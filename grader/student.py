@@ -169,7 +169,9 @@ class Student:
         except Died as died:
             self.told = self.told or died.message
             raise StudentError(died.message, status=died.status) from None
-        stand_ins = [(str(s[0]), str(s[1])) for s in reply.get("stand_ins") or []
+        stand_ins = reply.get("stand_ins")
+        stand_ins = [(str(s[0]), str(s[1])) for s in
+                     (stand_ins if isinstance(stand_ins, list) else [])
                      if isinstance(s, list) and len(s) == 2]
         if isinstance(reply.get("import"), dict):
             raise StudentError(self._import_message(reply["import"], display),

@@ -259,3 +259,38 @@ def test_stand_ins_are_named_in_the_feedback(bundled):
     assert "torch (not installed in the grader)" in _check(graded["fcnet_2018"],
                                                            "net_builds").feedback
     assert "dropout= is the probability of dropping a unit (2016-2017)" in old
+
+
+FORGE = '''
+import sys
+
+_driver = sys.modules.get("fcnet")  # the child's own driver, in the student's process
+_GARBAGE = [{{"kind": "returned", "value": {{"loss": {{"kind": "array", "dtype": "<c16",
+            "shape": [], "blob": 0}}, "grads": [1, 2], "params": 7, "scores": "x",
+            "losses": {{"kind": "array", "dtype": "<f8", "shape": [99, 2], "blob": 5}}}}}},
+            {{"kind": "raised", "type": 3, "frames": "nope"}}, 17, {{"kind": "skipped"}}]
+if _driver is not None:
+    _driver.run = lambda module, steps, *rest: [_GARBAGE[i % 4] for i in range(len(steps))]
+    {signature}
+'''
+
+
+def test_a_net_that_forges_its_answers_costs_only_itself(tmp_path):
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name, signature in (
+            ("forged_answers", "pass"),
+            ("forged_signature", "_driver.signature = lambda module: "
+                                 "{'class': 1, 'parameters': 7}"),
+            ("forged_parameters", "_driver.signature = lambda module: {'class': 'x', "
+                                  "'parameters': [[1, 2, 3, 4], 'y', [None] * 4, "
+                                  "['dropout', 'K', True, [1]]]}")):
+        _package(folder, name, net={"import numpy as np\n":
+                                    "import numpy as np\n" + FORGE.format(signature=signature)})
+    _package(folder, "correct")
+    graded = grade_folder(folder, tmp_path / "out")
+    for name in ("forged_answers", "forged_signature", "forged_parameters"):
+        result = graded[name]
+        assert not any(c.grader_error for c in result.checks), name  # judged, never crashed
+        assert result.score == 100 and all(_points(result)[c] == 0 for c in NET_CHECKS), name
+    assert graded["correct"].score == 130
