@@ -235,6 +235,10 @@ class GradingPlugin:
             student = self.current = Student(box, target, staged.problem, staged.fc_net)
             for i, item in enumerate(items):
                 next_item = items[i + 1] if i + 1 < len(items) else None
+                # an item runs once per submission: nothing of the last run may count for this
+                item.stash[JUDGED] = False
+                if VERDICT in item.stash:
+                    del item.stash[VERDICT]
                 self.item = item
                 item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
             self.current = None

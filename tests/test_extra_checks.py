@@ -118,3 +118,31 @@ def test_bad_extra_checks_are_usage_errors(tmp_path, source, message):
                                        str(tmp_path / "out"), "--extra-checks", str(extra)])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_a_check_that_fails_itself_never_keeps_an_earlier_verdict(tmp_path):
+    # One worker grades a, then b: the check judges a, and raises on b after recording a
+    # passing case. b's result must be the grader's failure, not a's verdict nor a pass.
+    extra = tmp_path / "check_flaky.py"
+    extra.write_text(textwrap.dedent('''
+        import pytest
+
+        @pytest.mark.points(5)
+        def check_flaky(student, verdict):
+            """Breaks on b"""
+            with verdict.case("recorded first"):
+                pass
+            if student.target.display == "b.py":
+                raise RuntimeError("the check itself broke")
+    '''))
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name in ("a", "b"):
+        write_submission(folder, name, REFERENCE)
+    submissions, _ = discover.find_submissions(folder)
+    batch.grade(submissions, tmp_path / "out", Settings(extra_checks=(extra,)), jobs=1)
+    graded = {r.id: r for r in results.iter_results(tmp_path / "out")}
+    flaky = {sid: next(c for c in r.checks if c.id == "flaky") for sid, r in graded.items()}
+    assert flaky["a"].score == 5 and flaky["a"].grader_error is None
+    assert flaky["b"].score == 0 and "the check itself broke" in flaky["b"].grader_error
+    assert graded["b"].status == "error"
