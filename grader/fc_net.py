@@ -7,6 +7,8 @@ child runs, and what came back, checked for shape and kind. Judging is the check
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,6 +108,9 @@ class Observations:
     # -- what the checks ask ----------------------------------------------------------------
 
     def label(self, keep: float) -> str:
+        """The setting as the student's constructor takes it ("dropout=0.25")."""
+        if self.era is None:  # the net never got that far; the failure says why
+            return f"keep ratio {keep:g}"
         return self.era.call(keep) + (" (no dropout)" if keep == 1 else "")
 
     def whole(self, full: bool) -> None:
@@ -120,20 +125,13 @@ class Observations:
     def trained(self, keep: float, step: str = "train", full: bool = True) -> Trained:
         """The loss and gradients of ``loss(X, y)`` at KEEP (STEP: which call); raises a
         teaching StudentError (in short unless FULL) when the net did not give them."""
-        self.whole(full)
-        try:
+        with self._told(full, f"the net does not build and run with {self.label(keep)}"):
             return self._trained(self._get(f"{step} {keep}"), keep)
-        except StudentError as err:
-            if full:
-                raise
-            raise StudentError(f"not run: the net does not build and run with "
-                               f"{self.label(keep)} (see \"The net builds and runs\")",
-                               status=err.status) from None
 
     def scores(self, keep: float, step: str = "scores", full: bool = True) -> np.ndarray:
-        """The scores ``loss(X)`` gave at KEEP; a teaching StudentError otherwise."""
-        self.whole(full)
-        try:
+        """The scores ``loss(X)`` gave at KEEP (STEP: which call); a teaching StudentError
+        (in short unless FULL) otherwise."""
+        with self._told(full, f"loss(X) does not give scores with {self.label(keep)}"):
             scores = self._get(f"{step} {keep}").get("scores")
             if not _real(scores):
                 raise StudentError(f"loss(X) (no labels) returned {_shown(scores)} instead "
@@ -143,12 +141,6 @@ class Observations:
                                    + ("" if scores.shape != (N, C) else " with NaN or inf")
                                    + f"; expected finite scores of shape ({N}, {C})")
             return scores.astype(np.float64)
-        except StudentError as err:
-            if full:
-                raise
-            raise StudentError(f"not run: loss(X) does not give scores with "
-                               f"{self.label(keep)} (see \"The net builds and runs\")",
-                               status=err.status) from None
 
     def numeric(self, keep: float) -> tuple[np.ndarray, np.ndarray]:
         """The losses with each sampled coordinate moved by +h and -h: shape (coords, 2)."""
@@ -174,6 +166,19 @@ class Observations:
         return {name: value.astype(np.float64) for name, value in found.items()}
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _told(self, full: bool, why: str) -> Iterator[None]:
+        """The failure of the whole net, then any StudentError inside: in full with FULL (the
+        check that judges building and running), else in short, as "not run: WHY"."""
+        self.whole(full)
+        try:
+            yield
+        except StudentError as err:
+            if full:
+                raise
+            raise StudentError(f"not run: {why} (see \"The net builds and runs\")",
+                               status=err.status) from None
 
     def _get(self, step: str) -> dict:
         answer = self.answers[step]

@@ -12,6 +12,7 @@ from grader.checks.stats import close, differ, kept_tolerance
 from grader.fc_net import KEEPS, PROBE_KEEP, PROBE_WIDTH, H, Observations
 from grader.misconceptions import Prediction, explain
 from grader.student import StudentError
+from grader.verdict import Case
 
 DROPOUT_KEEPS = KEEPS[1:]
 APPLIED = "\"Dropout is applied in training\""
@@ -59,6 +60,18 @@ def dropout_layer(student, convention) -> dict[str, bool | None]:
     return {"drops": None if train is None else bool(np.any(train == 0)),
             "seeded": None if train is None or again is None else close(train, again),
             "test_identity": None if test is None else close(test, x)}
+
+
+def _blame(case: Case, observed: str, expected: str, layers_fault: bool, layer_does: str,
+           misconception: str) -> None:
+    """Fail CASE. The net's MISCONCEPTION is named only where the student's own
+    dropout_forward does not explain the evidence; where it does (LAYERS_FAULT: it LAYER_DOES
+    the same thing alone), the feedback points at the layer checks, which name the cause."""
+    if layers_fault:
+        case.fail(f"{observed}, and dropout_forward itself {layer_does} (see the layer checks)",
+                  expected)
+    else:
+        case.fail(observed, expected, misconception)
 
 
 def check_net_builds(fc_net, verdict):
@@ -141,14 +154,10 @@ def check_net_train_dropout(fc_net, dropout_layer, verdict):
             plain = fc_net.trained(KEEPS[0], full=False)
             if not _same(run.loss, plain.loss):
                 continue
-            if dropout_layer["drops"] is False:
-                case.fail(f"loss(X, y) was {run.loss:.10g}, as without dropout, and "
-                          "dropout_forward itself drops no unit in training (see the layer "
-                          "checks)", "a different loss: dropout zeroes units in training")
-            else:
-                case.fail(f"loss(X, y) was {run.loss:.10g}, as without dropout",
-                          "a different loss: dropout zeroes units in training",
-                          "net_dropout_unused")
+            _blame(case, f"loss(X, y) was {run.loss:.10g}, as without dropout",
+                   "a different loss: dropout zeroes units in training",
+                   dropout_layer["drops"] is False, "drops no unit in training",
+                   "net_dropout_unused")
 
 
 def _kept(fc_net: Observations) -> dict[str, tuple[float, int]]:
@@ -202,11 +211,8 @@ def check_net_seed(fc_net, dropout_layer, verdict):
                 continue
             observed = f"two calls of loss(X, y) gave {first.loss:.10g} and {second.loss:.10g}"
             expected = "the same loss: seed=123 fixes every dropout mask"
-            if dropout_layer["seeded"] is False:
-                case.fail(f"{observed}, and dropout_forward itself ignores its seed (see the "
-                          "layer checks)", expected)
-            else:
-                case.fail(observed, expected, "net_seed_not_passed")
+            _blame(case, observed, expected, dropout_layer["seeded"] is False,
+                   "ignores its seed", "net_seed_not_passed")
 
 
 def check_net_test_time(fc_net, dropout_layer, verdict):
@@ -220,11 +226,8 @@ def check_net_test_time(fc_net, dropout_layer, verdict):
                 observed = (f"loss(X) gave scores unlike the net's without dropout "
                             f"({differ(scores, plain)})")
                 expected = "the same scores: no dropout at test time"
-                if dropout_layer["test_identity"] is False:
-                    case.fail(f"{observed}, and dropout_forward itself changes x in test mode "
-                              "(see the layer checks)", expected)
-                else:
-                    case.fail(observed, expected, "net_dropout_at_test")
+                _blame(case, observed, expected, dropout_layer["test_identity"] is False,
+                       "changes x in test mode", "net_dropout_at_test")
             elif not close(scores, again):
                 case.fail(f"two calls of loss(X) gave different scores "
                           f"({differ(again, scores)})", "the same scores every time",
