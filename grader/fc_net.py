@@ -51,28 +51,46 @@ class Era:
                else "the probability of dropping a unit")
         said = f"{self.keyword}= is {how} ({self.years})"
         if self.guessed:
-            said += ": its default did not tell, so the course's convention decided"
+            said += ": the constructor's signature did not tell, so the course's convention " \
+                    "decided"
         return said
 
 
 def era(signature: dict, convention: str) -> Era | None:
     """The era of a constructor SIGNATURE (``fcnet.signature``'s dict): 2020 onwards takes
-    ``dropout_keep_ratio=1``, 2018-2019 ``dropout=1`` (keep), 2016-2017 ``dropout=0`` (drop);
-    None when it takes no dropout keyword."""
-    parameters = signature.get("parameters")
-    defaults = {p[0]: p[3] if p[2] else None
-                for p in (parameters if isinstance(parameters, list) else [])
-                if isinstance(p, list) and len(p) == 4 and isinstance(p[0], str)}
+    ``dropout_keep_ratio=1``, 2018-2019 ``dropout=1`` (keep), 2016-2017 ``dropout=0`` (drop).
+    A default that tells neither, or a constructor that takes any keyword (``**kwargs``, or a
+    decorator's wrapper), is read by the course's CONVENTION; None when it takes no dropout
+    keyword."""
+    parameters = _parameters(signature)
+    defaults = {name: default for name, _, default in parameters}
     if "dropout_keep_ratio" in defaults:
         return Era("dropout_keep_ratio", "keep", "2020 onwards")
-    if "dropout" not in defaults:
-        return None
-    default = defaults["dropout"]
-    if type(default) in (int, float) and default in (0, 1):
-        return Era("dropout", "drop", "2016-2017") if default == 0 else Era(
-            "dropout", "keep", "2018-2019")
-    return Era("dropout", convention, "2016-2017" if convention == "drop" else "2018-2019",
-               guessed=True)
+    guess = "2016-2017" if convention == "drop" else "2018-2019"
+    if "dropout" in defaults:
+        default = defaults["dropout"]
+        if type(default) in (int, float) and default in (0, 1):
+            return (Era("dropout", "drop", "2016-2017") if default == 0
+                    else Era("dropout", "keep", "2018-2019"))
+        return Era("dropout", convention, guess, guessed=True)
+    if any(kind == "VAR_KEYWORD" for _, kind, _ in parameters):
+        if convention == "keep":
+            return Era("dropout_keep_ratio", "keep", "2020 onwards", guessed=True)
+        return Era("dropout", "drop", guess, guessed=True)
+    return None
+
+
+def takes(signature: dict, name: str) -> bool:
+    """Whether the constructor has a parameter NAME."""
+    return any(found == name for found, _, _ in _parameters(signature))
+
+
+def _parameters(signature: dict) -> list[tuple[str, str, object]]:
+    """(name, kind, default or None) of each well-formed parameter the child described."""
+    parameters = signature.get("parameters")
+    return [(p[0], str(p[1]), p[3] if p[2] else None)
+            for p in (parameters if isinstance(parameters, list) else [])
+            if isinstance(p, list) and len(p) == 4 and isinstance(p[0], str)]
 
 
 @dataclass(frozen=True)
@@ -81,6 +99,7 @@ class Trained:
 
     loss: float
     grads: dict[str, np.ndarray]
+    coarse: str | None = None  # the gradients' dtype when it is not float64, as asked
 
 
 def _constructor(era: Era, keep: float, hidden: int | None = None) -> str:
@@ -142,6 +161,19 @@ class Observations:
                                    + f"; expected finite scores of shape ({N}, {C})")
             return scores.astype(np.float64)
 
+    def coarse(self) -> str | None:
+        """The dtype the net without dropout keeps its parameters or gradients in, when it is
+        not the float64 the notebook asks for; None when all are float64."""
+        answer = self.answers.get(f"params {KEEPS[0]}")
+        params = _dict(answer.get("params")) if isinstance(answer, dict) else {}
+        found = {str(v.dtype) for v in params.values() if _real(v)}
+        try:
+            found.add(self.trained(KEEPS[0]).coarse or "float64")
+        except StudentError:
+            pass
+        found.discard("float64")
+        return min(found) if found else None
+
     def numeric(self, keep: float) -> tuple[np.ndarray, np.ndarray]:
         """The losses with each sampled coordinate moved by +h and -h: shape (coords, 2)."""
         losses = self._get(f"shifted {keep}").get("losses")
@@ -160,6 +192,8 @@ class Observations:
                   "b2": (PROBE_WIDTH,), "dW2": (PROBE_WIDTH,) * 2, "dW3": (PROBE_WIDTH, C)}
         for name, shape in wanted.items():
             value = found[name]
+            if _real(value) and name.startswith("b") and value.size == shape[0]:
+                value = found[name] = value.reshape(shape)  # a bias kept as (1, H)
             if not _real(value) or value.shape != shape:
                 raise StudentError(f"the net with hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}] "
                                    f"gave {name} as {_shown(value)}; expected shape {shape}")
@@ -193,7 +227,8 @@ class Observations:
                                "not_implemented" if _is_none(answer["returned"]) else None)
         loss = answer.get("loss")
         if not (_real(loss) and loss.shape == () and np.isfinite(loss)):
-            raise StudentError(f"loss(X, y) returned {_shown(loss)} as its loss; expected a "
+            shown = f"{float(loss):g}" if _real(loss) and loss.shape == () else _shown(loss)
+            raise StudentError(f"loss(X, y) returned {shown} as its loss; expected a "
                                "finite number")
         grads = answer.get("grads")
         if not isinstance(grads, dict):
@@ -205,14 +240,16 @@ class Observations:
             grad = grads.get(name)
             if name in grads and not _real(grad):
                 problems.append(f"grads[{name!r}] is {_shown(grad)}")
-            elif name in grads and grad.shape != shape:
+            elif name in grads and grad.size != int(np.prod(shape)):  # (1, H) biases: fine
                 problems.append(f"grads[{name!r}] has shape {grad.shape}")
         if problems:
             raise StudentError("loss(X, y): " + "; ".join(problems) + "; expected a gradient "
                                "for each parameter of " + NOTEBOOK + ": "
                                + ", ".join(f"{n} {s}" for n, s in SHAPES.items()),
                                "not_implemented" if not grads else None)
-        return Trained(float(loss), {k: grads[k].astype(np.float64) for k in SHAPES})
+        coarse = sorted({str(grads[k].dtype) for k in SHAPES} - {"float64"})
+        return Trained(float(loss), {k: grads[k].astype(np.float64) for k in SHAPES},
+                       coarse[0] if coarse else None)
 
 
 def _real(value: object) -> bool:
@@ -253,11 +290,12 @@ def _sample() -> list[tuple[str, int]]:
 
 
 def observe(student: Student, module: str, display: str, convention: str) -> Observations:
-    """Run the notebook's cell on the submission's net in two round trips (the signature, then
-    every step), never raising: a failure is kept in the Observations."""
+    """Run the notebook's cell on the submission's net, never raising (a failure is kept in
+    the Observations): one round trip for the signature, then one per setting and one for
+    the wide net, each within the time limit of a round trip."""
     found = Observations()
     try:
-        reply = student.net(module, display, [], [])
+        reply = student.net(module, display, [], [], f"the import of {display}")
         if isinstance(reply.signature, StudentError):
             raise reply.signature
         if not reply.signature.get("class"):
@@ -271,47 +309,60 @@ def observe(student: Student, module: str, display: str, convention: str) -> Obs
         found.coords = _sample()
         probe = np.random.default_rng(zlib.crc32(b"fc_net probe"))
         found.probe_x = probe.standard_normal((1, D))
-        steps, arrays = plan(found, probe.integers(C, size=1))
-        reply = student.net(module, display, steps, arrays)
-        found.stand_ins = reply.stand_ins
-        found.answers = dict(zip((step["name"] for step in steps), reply.answers, strict=True))
+        arrays = [found.X, found.y, found.probe_x, probe.integers(C, size=1)]
+        for what, steps in plan(found, takes(reply.signature, "reg")):
+            calls = sum(2 * len(s["coords"]) if s["op"] == "shifted"
+                        else s["op"] in ("train", "scores") for s in steps)
+            reply = student.net(module, display, steps, arrays,
+                                f"{what} ({calls} calls of its loss)")
+            found.stand_ins = reply.stand_ins
+            found.answers.update(zip((step["name"] for step in steps), reply.answers,
+                                     strict=True))
     except StudentError as err:
         found.failure = err
     return found
 
 
-def plan(found: Observations, probe_y: np.ndarray) -> tuple[list[dict], list[np.ndarray]]:
-    """The steps, each named: per setting, build (weights copied from the net without
-    dropout); the loss twice with the global generator reseeded (the gradient check's base and
-    its repeat); the losses with each sampled coordinate moved; the loss twice as it comes
-    (the seed's check); the scores twice. Then the wide net on one example."""
-    arrays = [found.X, found.y, found.probe_x, probe_y]
+def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
+    """The steps, each named, in round trips (what each one runs, its steps). Per setting:
+    build (weights copied from the net without dropout); the loss twice with the global
+    generator reseeded (the gradient check's base and its repeat); the losses with each
+    sampled coordinate moved; the loss twice as it comes (the seed's check); the scores twice.
+    Then the wide net on one example, with reg=0 where the constructor takes it (a penalty's
+    gradient would hide which units were dropped). The arrays are X, y, the wide net's
+    example and its label, by index."""
     X, y, probe_x, probe_y = range(4)
-    era, steps = found.era, []
+    era, trips = found.era, []
 
-    def step(name: str, op: str, net: str, what: str, **more) -> None:
-        steps.append({"name": name, "op": op, "net": net, "what": what, **more})
+    def step(name: str, op: str, net: str, what: str, **more) -> dict:
+        return {"name": name, "op": op, "net": net, "what": what, **more}
 
+    kwargs = {"input_dim": D, "num_classes": C, "weight_scale": WEIGHT_SCALE,
+              "dtype": "float64", "seed": SEED}
     for keep in KEEPS:
         net, made = f"net {keep}", _constructor(era, keep)
-        step(f"build {keep}", "build", net, made, seed=BUILD_SEED, args=[[H1, H2]],
-             kwargs={"input_dim": D, "num_classes": C, "weight_scale": WEIGHT_SCALE,
-                     "dtype": "float64", era.keyword: era.setting(keep), "seed": SEED},
-             params_from=None if keep == KEEPS[0] else f"net {KEEPS[0]}")
         loss = f"{made}.loss(X, y)"
-        step(f"train {keep}", "train", net, loss, X=X, y=y, reseed=RESEED)
-        step(f"again {keep}", "train", net, loss, X=X, y=y, reseed=RESEED)
-        step(f"shifted {keep}", "shifted", net, loss, X=X, y=y, reseed=RESEED, h=H,
-             coords=[list(c) for c in found.coords])
-        step(f"seeded {keep}", "train", net, loss, X=X, y=y)
-        step(f"seeded again {keep}", "train", net, loss, X=X, y=y)
-        step(f"scores {keep}", "scores", net, f"{made}.loss(X)", X=X)
-        step(f"scores again {keep}", "scores", net, f"{made}.loss(X)", X=X)
+        trips.append((made, [
+            step(f"build {keep}", "build", net, made, seed=BUILD_SEED, args=[[H1, H2]],
+                 kwargs={**kwargs, era.keyword: era.setting(keep)},
+                 params_from=None if keep == KEEPS[0] else f"net {KEEPS[0]}"),
+            step(f"train {keep}", "train", net, loss, X=X, y=y, reseed=RESEED),
+            step(f"again {keep}", "train", net, loss, X=X, y=y, reseed=RESEED),
+            step(f"shifted {keep}", "shifted", net, loss, X=X, y=y, reseed=RESEED, h=H,
+                 coords=[list(c) for c in found.coords]),
+            step(f"seeded {keep}", "train", net, loss, X=X, y=y),
+            step(f"seeded again {keep}", "train", net, loss, X=X, y=y),
+            step(f"scores {keep}", "scores", net, f"{made}.loss(X)", X=X),
+            step(f"scores again {keep}", "scores", net, f"{made}.loss(X)", X=X),
+            step(f"params {keep}", "params", net, f"{made}.params", names=list(SHAPES))]))
     made = _constructor(era, PROBE_KEEP, PROBE_WIDTH)
-    step("probe build", "build", "probe", made, seed=BUILD_SEED, args=[[PROBE_WIDTH] * 2],
-         kwargs={"input_dim": D, "num_classes": C, "weight_scale": WEIGHT_SCALE,
-                 "dtype": "float64", era.keyword: era.setting(PROBE_KEEP), "seed": SEED})
-    step("probe params", "params", "probe", f"{made}.params", names=list(PROBE_PARAMS))
-    step("probe train", "train", "probe", f"{made}.loss(X, y)", X=probe_x, y=probe_y,
-         reseed=RESEED)
-    return steps, arrays
+    probe_kwargs = {**kwargs, era.keyword: era.setting(PROBE_KEEP)}
+    if takes_reg:
+        probe_kwargs["reg"] = 0.0
+    trips.append((made, [
+        step("probe build", "build", "probe", made, seed=BUILD_SEED, args=[[PROBE_WIDTH] * 2],
+             kwargs=probe_kwargs),
+        step("probe params", "params", "probe", f"{made}.params", names=list(PROBE_PARAMS)),
+        step("probe train", "train", "probe", f"{made}.loss(X, y)", X=probe_x, y=probe_y,
+             reseed=RESEED)]))
+    return trips

@@ -73,13 +73,16 @@ CATALOGUE = {m.key: m for m in [
                   "Unpacking `N, D = x.shape` fails for 1-D and 4-D inputs (conv layers give "
                   "4-D). Use np.random.rand(*x.shape) so any shape works."),
     Misconception("net_dropout_unused", "the net never applies dropout in training",
-                  "FullyConnectedNet.loss must call dropout_forward(out, self.dropout_param) "
-                  "after the ReLU of every hidden layer when self.use_dropout, and "
+                  "With y given, FullyConnectedNet.loss is training: it must call "
+                  "dropout_forward(out, self.dropout_param), with self.dropout_param['mode'] "
+                  "= 'train', after the ReLU of every hidden layer when self.use_dropout, and "
                   "dropout_backward with that layer's cache in the backward pass."),
-    Misconception("net_dropout_at_test", "the net applies dropout at test time",
-                  "loss(X) without y is test time: set self.dropout_param['mode'] = 'test' "
-                  "(the starter's `mode = 'test' if y is None else 'train'`) and pass that "
-                  "dict to every dropout layer, which then returns its input unchanged."),
+    Misconception("net_dropout_at_test", "the net changes its activations at test time",
+                  "loss(X) without y is test time, and dropout must then leave the "
+                  "activations alone: set self.dropout_param['mode'] = 'test' (the starter's "
+                  "`mode = 'test' if y is None else 'train'`) and pass that dict to every "
+                  "dropout layer, and scale nothing in the net at test time (inverted dropout "
+                  "scales during training only)."),
     Misconception("net_seed_not_passed", "the net does not pass the seed to its dropout layers",
                   "FullyConnectedNet(..., seed=123) must reach every dropout layer: store "
                   "self.dropout_param['seed'] = seed and pass self.dropout_param to each "

@@ -154,18 +154,19 @@ class Student:
                                    if c is not None}, keep=False, inputs_after=False)
         return {k: attempts.get(k, Attempt(error=missing)) for k in calls}
 
-    def net(self, module: str, display: str, steps: list[dict],
-            arrays: list[np.ndarray]) -> NetReply:
+    def net(self, module: str, display: str, steps: list[dict], arrays: list[np.ndarray],
+            what: str) -> NetReply:
         """Run STEPS (see the child's ``fcnet.run``) on the FullyConnectedNet of MODULE (the
-        file DISPLAY), with ARRAYS, in one round trip. Raises StudentError when the module
-        cannot be imported or the child is gone; a step's own failure is its answer."""
+        file DISPLAY), with ARRAYS, in one round trip (WHAT it runs, as a timeout tells it).
+        Raises StudentError when the module cannot be imported or the child is gone; a
+        step's own failure is its answer."""
         box = self._ready(None)
         plan = {"module": module, "steps": steps, "arrays": [
             {"kind": "array", "blob": i, "dtype": a.dtype.str, "shape": list(a.shape)}
             for i, a in enumerate(arrays)]}
         budget = NET_BYTES + 4 * sum(a.nbytes for a in arrays)
         try:
-            reply, blobs = box.net(plan, arrays, f"the FullyConnectedNet of {display}", budget)
+            reply, blobs = box.net(plan, arrays, what, budget)
         except Died as died:
             self.told = self.told or died.message
             raise StudentError(died.message, status=died.status) from None

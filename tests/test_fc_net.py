@@ -164,18 +164,91 @@ def styles(tmp_path_factory):
         np.random.seed(dropout_param["seed"])
 ''': ""})
     _package(folder, "layer_scales_at_test", layers={"        out = x\n": "        out = x * p\n"})
+    # the weights also held outside params (the net reads its own list; the grader's copies
+    # of the weights and its numeric steps must reach the arrays the net reads)
+    _package(folder, "weights_held_elsewhere", net={
+        "        self.dropout_param = {}\n":
+            "        self.layers = [(self.params[f'W{i}'], self.params[f'b{i}'])\n"
+            "                       for i in range(1, self.num_layers + 1)]\n"
+            "        self.dropout_param = {}\n",
+        "        for k, v in self.params.items():\n            self.params[k] = v.astype(dtype)\n":
+            "",
+        'affine_relu_forward(out, self.params[f"W{i}"], self.params[f"b{i}"])':
+            "affine_relu_forward(out, *self.layers[i - 1])"})
+    # a penalty by default, biases of shape (1, H), any keyword taken through **kwargs
+    _package(folder, "reg_by_default", net={"normalization=None, reg=0.0,":
+                                            "normalization=None, reg=1e-3,"})
+    _package(folder, "row_biases", net={"np.zeros(dims[i + 1])": "np.zeros((1, dims[i + 1]))"},
+             layers={"db = dout.sum(axis=0)": "db = dout.sum(axis=0, keepdims=True)"})
+    _package(folder, "kwargs_only", net={
+        "    def __init__(self, hidden_dims, input_dim=3 * 32 * 32, num_classes=10,\n"
+        "                 dropout_keep_ratio=1, normalization=None, reg=0.0,\n"
+        "                 weight_scale=1e-2, dtype=np.float32, seed=None):\n":
+        "    def __init__(self, hidden_dims, **options):\n"
+        "        input_dim, num_classes = options['input_dim'], options['num_classes']\n"
+        "        dropout_keep_ratio = options.get('dropout_keep_ratio', 1)\n"
+        "        reg, seed = options.get('reg', 0.0), options.get('seed')\n"
+        "        weight_scale, dtype = options['weight_scale'], options['dtype']\n"})
+    # slow but correct: 15 ms a loss, 5.7 s for the whole notebook (each round trip has 5 s)
+    _package(folder, "slow", net={"        X = X.astype(self.dtype)\n":
+                                  "        X = X.astype(self.dtype)\n"
+                                  "        __import__('time').sleep(0.015)\n"})
+    # float32 parameters despite dtype=np.float64: the gradient fails without dropout too
+    _package(folder, "float32_params", net={"self.params[k] = v.astype(dtype)":
+                                            "self.params[k] = v.astype(np.float32)"})
+    # wrong nets: infinite gradients with dropout, no backward at all, and the layer's own
+    # mistakes (backward without the 1/p, p read as the drop probability) under a right net
+    _package(folder, "infinite_gradient", net={"        return loss, grads\n":
+                                               "        if self.use_dropout:\n"
+                                               "            grads['W1'] = grads['W1'] * np.inf\n"
+                                               "        return loss, grads\n"})
+    _package(folder, "no_backward", net={"        return loss, grads\n":
+                                         "        grads = {k: np.zeros_like(v) for k, v in "
+                                         "self.params.items()}\n        return loss, grads\n"})
+    _package(folder, "layer_backward_no_scale", layers={
+        "        return dout * mask\n": "        return dout * (mask != 0)\n"})
+    _package(folder, "layer_p_as_drop", layers={
+        "mask = (np.random.rand(*x.shape) < p) / p":
+            "mask = (np.random.rand(*x.shape) >= p) / (1 - p)"})
     return grade_folder(folder, tmp_path_factory.mktemp("styles-out"))
 
 
-@pytest.mark.parametrize("name", ["unseeded_weights", "own_params_default_rng"])
+@pytest.mark.parametrize("name", ["unseeded_weights", "own_params_default_rng",
+                                  "weights_held_elsewhere", "reg_by_default", "row_biases",
+                                  "kwargs_only", "slow"])
 def test_a_correct_net_earns_full_marks_whatever_its_style(styles, name):
-    assert styles[name].score == styles[name].max_score == 130
+    result = styles[name]
+    assert result.score == result.max_score == 130, [c.feedback for c in result.failed]
+
+
+def test_a_net_that_ignores_dtype_is_told_so_and_its_dropout_not_judged(styles):
+    gradient = _check(styles["float32_params"], "net_gradient")
+    assert gradient.passed  # outside dropout: not counted against the dropout checks
+    assert "the net computes in float32, though it was built with " \
+           "dtype=np.float64" in gradient.feedback
+
+
+@pytest.mark.parametrize("name", ["infinite_gradient", "no_backward"])
+def test_a_gradient_that_is_not_there_or_not_finite_fails(styles, name):
+    result = styles[name]
+    assert _check(result, "net_gradient").score == 0
+    assert not any(c.grader_error for c in result.checks)
+
+
+@pytest.mark.parametrize(("name", "check", "says"), [
+    ("layer_backward_no_scale", "net_gradient", "dropout_backward gives a wrong dx by itself"),
+    ("layer_p_as_drop", "net_keep_ratio",
+     "dropout_forward does not keep 75% of the units at p = 0.75 by itself"),
+])
+def test_a_mistake_of_the_layer_is_not_blamed_on_the_net(styles, name, check, says):
+    judged = _check(styles[name], check)
+    assert judged.score == 0 and judged.misconceptions == [] and says in judged.feedback
 
 
 def test_a_seed_the_layer_ignores_is_not_blamed_on_the_net(styles):
     seed = _check(styles["layer_ignores_seed"], "net_seed")
     assert seed.score == 0 and seed.misconceptions == []
-    assert "dropout_forward itself ignores its seed" in seed.feedback
+    assert "dropout_forward ignores its seed by itself" in seed.feedback
     # the gradient check reseeds the global generator: the backward is still judged, and right
     assert _check(styles["layer_ignores_seed"], "net_gradient").passed
 
@@ -183,7 +256,7 @@ def test_a_seed_the_layer_ignores_is_not_blamed_on_the_net(styles):
 def test_test_time_scaling_in_the_layer_is_not_blamed_on_the_net(styles):
     test_time = _check(styles["layer_scales_at_test"], "net_test_time")
     assert test_time.score == 0 and test_time.misconceptions == []
-    assert "dropout_forward itself changes x in test mode" in test_time.feedback
+    assert "dropout_forward changes x in test mode by itself" in test_time.feedback
     assert "scales_at_test" in _check(styles["layer_scales_at_test"],
                                       "test_mode_identity").misconceptions
 

@@ -41,10 +41,13 @@ def _applied(fc_net: Observations, keep: float) -> None:
 
 @pytest.fixture(scope="session")
 def dropout_layer(student, convention) -> dict[str, bool | None]:
-    """What the student's own dropout_forward does, to tell a mistake of the net from one of
-    the layer it calls: whether it drops units in training, gives the same mask for the same
-    seed, and returns x unchanged in test mode (None: it gave no output)."""
-    x = np.random.default_rng(7).standard_normal((50, 40)) + 10
+    """What the student's own dropout layer does, to tell a mistake of the net from one of
+    the layer it calls: whether dropout_forward drops units in training, keeps PROBE_KEEP of
+    them (as the course's p means), gives the same mask for the same seed and returns x
+    unchanged in test mode, and whether dropout_backward gives dout through that mask
+    (None: no output to tell)."""
+    x = np.random.default_rng(7).standard_normal((50, 40)) + 10  # no zeros: 0 means dropped
+    dout = np.random.default_rng(8).standard_normal(x.shape)
     p = convention.p(PROBE_KEEP)
     runs = student.forward_all({
         "train": (x, {"mode": "train", "p": p, "seed": 123}),
@@ -57,19 +60,29 @@ def dropout_layer(student, convention) -> dict[str, bool | None]:
         except StudentError:
             outs[key] = None
     train, again, test = outs["train"], outs["again"], outs["test"]
+    dx = None
+    if train is not None and train.shape == x.shape and runs["train"].call.handle is not None:
+        try:
+            dx = student.backward(dout, runs["train"].call.handle).array(None, "dx")
+        except StudentError:
+            pass
+    kept = None if train is None or train.shape != x.shape else float(np.mean(train != 0))
     return {"drops": None if train is None else bool(np.any(train == 0)),
+            "keeps": None if kept is None else bool(
+                abs(kept - PROBE_KEEP) <= kept_tolerance(PROBE_KEEP, x.size)),
             "seeded": None if train is None or again is None else close(train, again),
-            "test_identity": None if test is None else close(test, x)}
+            "test_identity": None if test is None else close(test, x),
+            "backward": None if dx is None else close(dx, dout * train / x)}
 
 
 def _blame(case: Case, observed: str, expected: str, layers_fault: bool, layer_does: str,
-           misconception: str) -> None:
-    """Fail CASE. The net's MISCONCEPTION is named only where the student's own
-    dropout_forward does not explain the evidence; where it does (LAYERS_FAULT: it LAYER_DOES
-    the same thing alone), the feedback points at the layer checks, which name the cause."""
+           misconception: str | None) -> None:
+    """Fail CASE. The net's MISCONCEPTION is named only where the student's own dropout layer
+    does not explain the evidence; where it does (LAYERS_FAULT: the layer, alone, LAYER_DOES:
+    "dropout_forward ignores its seed"), the feedback points at the layer checks, which name
+    the cause."""
     if layers_fault:
-        case.fail(f"{observed}, and dropout_forward itself {layer_does} (see the layer checks)",
-                  expected)
+        case.fail(f"{observed}, and {layer_does} by itself (see the layer checks)", expected)
     else:
         case.fail(observed, expected, misconception)
 
@@ -109,7 +122,7 @@ def _gradient_problems(fc_net: Observations, keep: float) -> list[str]:
     one_sided = np.maximum(1e-7, 1e-4 * scale)
     kink = ((np.abs(right - left) > 10 * one_sided)
             & (np.minimum(np.abs(analytic - right), np.abs(analytic - left)) <= one_sided))
-    wrong = (np.abs(analytic - numeric) > tolerance) & ~kink
+    wrong = ~(np.abs(analytic - numeric) <= tolerance) & ~kink  # NaN and inf are wrong
     problems = []
     names = np.array([name for name, _ in fc_net.coords])
     for name in dict.fromkeys(names):
@@ -123,28 +136,46 @@ def _gradient_problems(fc_net: Observations, keep: float) -> list[str]:
     return problems
 
 
-def check_net_gradient(fc_net, verdict):
-    baseline: list[str] = []
+def check_net_gradient(fc_net, dropout_layer, verdict):
+    baseline: list[str] = []  # what fails without dropout
     try:
+        plain = fc_net.trained(KEEPS[0], full=False)
         baseline = _gradient_problems(fc_net, KEEPS[0])
     except StudentError:
         pass  # no net to judge: each case says so
-    if baseline:
+    # A gradient that fails without dropout is not held against the dropout settings, as
+    # long as there is a backward pass at all: some finite gradient that is not zero.
+    absent = baseline and not any(np.any(np.isfinite(g) & (g != 0))
+                                  for g in plain.grads.values())
+    if baseline and not absent:
+        coarse = fc_net.coarse()
+        where = ("in the affine, ReLU or softmax layers (the FullyConnectedNets notebook)"
+                 if coarse is None else
+                 f"in its precision: the net computes in {coarse}, though it was built with "
+                 "dtype=np.float64 (it must keep its parameters in that dtype), and no "
+                 "numeric gradient with h = 1e-5 checks in less")
         verdict.note(f"without dropout ({fc_net.label(KEEPS[0])}) the gradient already fails: "
-                     + "; ".join(baseline) + ". The problem lies outside dropout, in the "
-                     "affine, ReLU or softmax layers (the FullyConnectedNets notebook), so the "
-                     "dropout settings were not judged and cost nothing here.")
+                     + "; ".join(baseline) + f". The problem lies outside dropout, {where}, so "
+                     "the dropout settings were not judged and cost nothing here.")
     for keep, name in _settings(fc_net):
         with verdict.case(name) as case:
             _applied(fc_net, keep)
+            if absent:
+                case.fail("loss(X, y) returns no gradient but zeros (or NaN) for every "
+                          "parameter: there is no backward pass to check",
+                          "the gradients of the loss", "not_implemented")
+                continue
             if baseline:
                 case.skip()
                 continue
             if problems := _gradient_problems(fc_net, keep):
-                case.fail("analytic and numeric gradients differ: " + "; ".join(problems),
-                          "equal within max(1e-8, 1e-5 (|analytic| + |numeric|)) per entry",
-                          "net_backward_dropout"
-                          if "no numeric gradient" not in problems[0] else None)
+                expected = "equal within max(1e-8, 1e-5 (|analytic| + |numeric|)) per entry"
+                if "no numeric gradient" in problems[0]:  # the seed check names the cause
+                    case.fail(problems[0], expected)
+                    continue
+                _blame(case, "analytic and numeric gradients differ: " + "; ".join(problems),
+                       expected, dropout_layer["backward"] is False,
+                       "dropout_backward gives a wrong dx", "net_backward_dropout")
 
 
 def check_net_train_dropout(fc_net, dropout_layer, verdict):
@@ -156,8 +187,8 @@ def check_net_train_dropout(fc_net, dropout_layer, verdict):
                 continue
             _blame(case, f"loss(X, y) was {run.loss:.10g}, as without dropout",
                    "a different loss: dropout zeroes units in training",
-                   dropout_layer["drops"] is False, "drops no unit in training",
-                   "net_dropout_unused")
+                   dropout_layer["drops"] is False,
+                   "dropout_forward drops no unit in training", "net_dropout_unused")
 
 
 def _kept(fc_net: Observations) -> dict[str, tuple[float, int]]:
@@ -174,15 +205,16 @@ def _kept(fc_net: Observations) -> dict[str, tuple[float, int]]:
     for layer, (active, inactive, rows) in {
             "hidden layer 1": (relu1 > 0, relu1 <= 0, rows1),
             "hidden layer 2": (pre2 > margin, pre2 < -margin, rows2)}.items():
-        if np.any(rows & inactive):
-            raise StudentError(f"{layer}: the gradient of the next layer's weights is not zero "
-                               "for units whose ReLU is off, so which units dropout kept "
-                               "cannot be read from it (see the gradient check)")
+        if np.any(rows & inactive) or not np.any(active):
+            raise StudentError(f"{layer}: which units dropout kept cannot be read. With "
+                               "affine - ReLU - dropout layers and reg=0, the next layer's "
+                               "weight gradient has a non-zero row exactly for each unit that "
+                               "is active and kept; this net's does not")
         kept[layer] = (float(np.mean(rows[active])), int(np.sum(active)))
     return kept
 
 
-def check_net_keep_ratio(fc_net, verdict):
+def check_net_keep_ratio(fc_net, dropout_layer, convention, verdict):
     name = ("FullyConnectedNet" if fc_net.era is None else
             f"hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}], {fc_net.era.call(PROBE_KEEP)}")
     with verdict.case(name) as case:
@@ -195,10 +227,15 @@ def check_net_keep_ratio(fc_net, verdict):
                         {other: Prediction(lambda q: 1 - q, None),
                          "net_dropout_unused": Prediction(lambda q: 1.0, None)},
                         lambda q: kept_tolerance(q, total), lambda q: 0.0)
-        for layer, (fraction, n) in kept.items():
-            if abs(fraction - PROBE_KEEP) > kept_tolerance(PROBE_KEEP, n):
-                case.fail(f"{layer} kept {fraction:.0%} of its {n} active units",
-                          f"about {PROBE_KEEP:.0%}: {fc_net.era.describe()}", cause)
+        wrong = [f"{layer} kept {fraction:.0%} of its {n} active units"
+                 for layer, (fraction, n) in kept.items()
+                 if abs(fraction - PROBE_KEEP) > kept_tolerance(PROBE_KEEP, n)]
+        if wrong:
+            layer_keeps = dropout_layer["keeps"] is False or dropout_layer["drops"] is False
+            _blame(case, "; ".join(wrong), f"about {PROBE_KEEP:.0%} in each: "
+                   f"{fc_net.era.describe()}", layer_keeps,
+                   f"dropout_forward does not keep {PROBE_KEEP:.0%} of the units at "
+                   f"p = {convention.p(PROBE_KEEP):g}", cause)
 
 
 def check_net_seed(fc_net, dropout_layer, verdict):
@@ -212,7 +249,7 @@ def check_net_seed(fc_net, dropout_layer, verdict):
             observed = f"two calls of loss(X, y) gave {first.loss:.10g} and {second.loss:.10g}"
             expected = "the same loss: seed=123 fixes every dropout mask"
             _blame(case, observed, expected, dropout_layer["seeded"] is False,
-                   "ignores its seed", "net_seed_not_passed")
+                   "dropout_forward ignores its seed", "net_seed_not_passed")
 
 
 def check_net_test_time(fc_net, dropout_layer, verdict):
@@ -227,7 +264,7 @@ def check_net_test_time(fc_net, dropout_layer, verdict):
                             f"({differ(scores, plain)})")
                 expected = "the same scores: no dropout at test time"
                 _blame(case, observed, expected, dropout_layer["test_identity"] is False,
-                       "changes x in test mode", "net_dropout_at_test")
+                       "dropout_forward changes x in test mode", "net_dropout_at_test")
             elif not close(scores, again):
                 case.fail(f"two calls of loss(X) gave different scores "
                           f"({differ(again, scores)})", "the same scores every time",

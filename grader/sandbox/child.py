@@ -301,11 +301,13 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
                 return out if out.dtype.str in sent_kinds else None
         return None
 
-    net = {}  # the student's net module once asked for: its module and stand-ins, or failure
+    # the student's net module once asked for (its module and stand-ins, or the failure),
+    # and the nets its plans built
+    net = {"nets": {}}
 
     def answer_net(plan, blobs, out_blobs, limit):
         """A plan for the student's FullyConnectedNet (see fcnet.run), answered."""
-        if not net:
+        if "module" not in net and "failure" not in net:
             try:
                 net["module"], net["stand_ins"] = fcnet.load(
                     plan["module"], plan["module"].split(".")[0], setup["root"])
@@ -322,7 +324,7 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
         arrays = [decode(spec, blobs) for spec in plan["arrays"]]
         reply["answers"] = fcnet.run(net["module"], plan["steps"], arrays, np,
                                      lambda value: describe_value(value, out_blobs, limit),
-                                     failure)
+                                     failure, net["nets"])
         return reply
 
     while True:

@@ -93,11 +93,11 @@ def signature(module):
     return {"class": CLASS, "parameters": described}
 
 
-def run(module, steps, arrays, np, describe, failure):
+def run(module, steps, arrays, np, describe, failure, nets):
     """Run STEPS against the student's class in MODULE; one answer per step. ARRAYS holds
     the arrays the steps name by index; DESCRIBE turns a value into its wire description,
-    FAILURE an exception into the description of what was raised."""
-    nets = {}
+    FAILURE an exception into the description of what was raised. NETS (name: net) keeps
+    the nets built, for the steps of later plans."""
 
     def array(index):
         return None if index is None else arrays[index].copy()  # the student may change it
@@ -126,7 +126,11 @@ def run(module, steps, arrays, np, describe, failure):
         source = nets.get(step.get("params_from"))
         if source is not None:  # the same weights as that net, whatever the constructor drew
             for key, value in source.params.items():
-                net.params[key] = value.copy()
+                mine = net.params.get(key)
+                if isinstance(mine, np.ndarray) and getattr(value, "shape", None) == mine.shape:
+                    np.copyto(mine, value)  # into the very array: the net may hold it elsewhere
+                else:
+                    net.params[key] = value.copy()
         return {}
 
     def train(step):
@@ -152,7 +156,7 @@ def run(module, steps, arrays, np, describe, failure):
             old = weights.flat[index]
             for delta in (h, -h):
                 weights.flat[index] = old + delta
-                values.append(float(loss(step, net)[0]))
+                values.append(float(scalar(loss(step, net)[0])))
             weights.flat[index] = old
         return {"losses": describe(np.array(values, dtype=np.float64).reshape(-1, 2))}
 
