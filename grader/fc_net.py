@@ -26,7 +26,7 @@ PROBE_WIDTH = 500  # hidden units per layer of the net whose dropped units are c
 PROBE_KEEP = 0.75
 KEEPS = (1.0, 0.75, 0.5)  # the notebook's settings as keep ratios; 1 is no dropout
 SHAPES = {"W1": (D, H1), "b1": (H1,), "W2": (H1, H2), "b2": (H2,), "W3": (H2, C), "b3": (C,)}
-PROBE_PARAMS = ("W1", "b1", "W2", "b2", "W3")
+PROBE_PARAMS = ("W1", "b1", "W2", "b2", "W3", "b3")
 NOTEBOOK = "the Dropout notebook's net: FullyConnectedNet([20, 30], input_dim=15, num_classes=10)"
 
 
@@ -122,7 +122,8 @@ class Observations:
     coords: list[tuple[str, int]] = field(default_factory=list)
     X: np.ndarray | None = None
     y: np.ndarray | None = None
-    probe_x: np.ndarray | None = None
+    probe_x: np.ndarray | None = None  # the wide net's one example, and its label
+    probe_y: np.ndarray | None = None
 
     # -- what the checks ask ----------------------------------------------------------------
 
@@ -182,14 +183,15 @@ class Observations:
         return losses.astype(np.float64)
 
     def probe(self) -> dict[str, np.ndarray]:
-        """The wide net at PROBE_KEEP on one example: its W1, b1, W2, b2 and the gradients
-        dW2, dW3 of its loss(X, y)."""
+        """The wide net at PROBE_KEEP on one example: its parameters and the gradients dW2,
+        dW3 of its loss(X, y)."""
         params, grads = (_dict(self._get("probe params").get("params")),
                          _dict(self._get("probe train").get("grads")))
-        found = {name: params.get(name) for name in PROBE_PARAMS[:4]}
+        found = {name: params.get(name) for name in PROBE_PARAMS}
         found.update({"d" + name: grads.get(name) for name in ("W2", "W3")})
         wanted = {"W1": (D, PROBE_WIDTH), "b1": (PROBE_WIDTH,), "W2": (PROBE_WIDTH,) * 2,
-                  "b2": (PROBE_WIDTH,), "dW2": (PROBE_WIDTH,) * 2, "dW3": (PROBE_WIDTH, C)}
+                  "b2": (PROBE_WIDTH,), "W3": (PROBE_WIDTH, C), "b3": (C,),
+                  "dW2": (PROBE_WIDTH,) * 2, "dW3": (PROBE_WIDTH, C)}
         for name, shape in wanted.items():
             value = found[name]
             if _real(value) and name.startswith("b") and value.size == shape[0]:
@@ -197,7 +199,7 @@ class Observations:
             if not _real(value) or value.shape != shape:
                 raise StudentError(f"the net with hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}] "
                                    f"gave {name} as {_shown(value)}; expected shape {shape}")
-        return {name: value.astype(np.float64) for name, value in found.items()}
+        return found  # in the dtypes the net gave: their precision bounds any comparison
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -308,8 +310,8 @@ def observe(student: Student, module: str, display: str, convention: str) -> Obs
         found.X, found.y = _data()
         found.coords = _sample()
         probe = np.random.default_rng(zlib.crc32(b"fc_net probe"))
-        found.probe_x = probe.standard_normal((1, D))
-        arrays = [found.X, found.y, found.probe_x, probe.integers(C, size=1)]
+        found.probe_x, found.probe_y = probe.standard_normal((1, D)), probe.integers(C, size=1)
+        arrays = [found.X, found.y, found.probe_x, found.probe_y]
         for what, steps in plan(found, takes(reply.signature, "reg")):
             calls = sum(2 * len(s["coords"]) if s["op"] == "shifted"
                         else s["op"] in ("train", "scores") for s in steps)
@@ -339,6 +341,7 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
 
     kwargs = {"input_dim": D, "num_classes": C, "weight_scale": WEIGHT_SCALE,
               "dtype": "float64", "seed": SEED}
+    names = list(SHAPES)  # the parameters and gradients asked for
     for keep in KEEPS:
         net, made = f"net {keep}", _constructor(era, keep)
         loss = f"{made}.loss(X, y)"
@@ -346,15 +349,15 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
             step(f"build {keep}", "build", net, made, seed=BUILD_SEED, args=[[H1, H2]],
                  kwargs={**kwargs, era.keyword: era.setting(keep)},
                  params_from=None if keep == KEEPS[0] else f"net {KEEPS[0]}"),
-            step(f"train {keep}", "train", net, loss, X=X, y=y, reseed=RESEED),
-            step(f"again {keep}", "train", net, loss, X=X, y=y, reseed=RESEED),
+            step(f"train {keep}", "train", net, loss, X=X, y=y, reseed=RESEED, names=names),
+            step(f"again {keep}", "train", net, loss, X=X, y=y, reseed=RESEED, names=names),
             step(f"shifted {keep}", "shifted", net, loss, X=X, y=y, reseed=RESEED, h=H,
                  coords=[list(c) for c in found.coords]),
-            step(f"seeded {keep}", "train", net, loss, X=X, y=y),
-            step(f"seeded again {keep}", "train", net, loss, X=X, y=y),
+            step(f"seeded {keep}", "train", net, loss, X=X, y=y, names=names),
+            step(f"seeded again {keep}", "train", net, loss, X=X, y=y, names=names),
             step(f"scores {keep}", "scores", net, f"{made}.loss(X)", X=X),
             step(f"scores again {keep}", "scores", net, f"{made}.loss(X)", X=X),
-            step(f"params {keep}", "params", net, f"{made}.params", names=list(SHAPES))]))
+            step(f"params {keep}", "params", net, f"{made}.params", names=names)]))
     made = _constructor(era, PROBE_KEEP, PROBE_WIDTH)
     probe_kwargs = {**kwargs, era.keyword: era.setting(PROBE_KEEP)}
     if takes_reg:
@@ -364,5 +367,5 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
              kwargs=probe_kwargs),
         step("probe params", "params", "probe", f"{made}.params", names=list(PROBE_PARAMS)),
         step("probe train", "train", "probe", f"{made}.loss(X, y)", X=probe_x, y=probe_y,
-             reseed=RESEED)]))
+             reseed=RESEED, names=names)]))
     return trips

@@ -93,6 +93,10 @@ CATALOGUE = {m.key: m for m in [
                   "call dropout_backward with each dropout layer's own cache just before that "
                   "layer's ReLU backward, in the reverse order of the forward pass: skipping it "
                   "lets gradient flow through units the forward pass dropped."),
+    Misconception("net_rescale", "the net scales the kept units wrongly",
+                  "Inverted dropout divides each kept unit by the keep probability once, in "
+                  "dropout_forward: the net itself must neither divide again nor multiply by "
+                  "it, so that nothing needs scaling at test time."),
     Misconception("net_drop_as_keep", "reads the drop probability dropout= as a keep ratio",
                   "In the 2016-2017 notebooks FullyConnectedNet(dropout=0.25) drops a quarter "
                   "of the units: dropout is the probability of DROPPING one, and 0 means no "

@@ -88,9 +88,8 @@ class GradingPlugin:
         """The Dropout notebook's FullyConnectedNet cell, run on the submission's own net."""
         if student.fc_net is None:
             return Observations(failure=StudentError(
-                f"the submission holds no {FC_NET_FILE}: the notebook's second half "
-                "(dropout inside FullyConnectedNet) is part of this assignment",
-                "not_implemented"))
+                f"the submission holds no {FC_NET_FILE} beside its layers: the notebook's "
+                "second half (dropout inside FullyConnectedNet) is part of this assignment"))
         return observe(student, *student.fc_net, convention.name)
 
     # The two per-check fixtures take the check from the run loop, not from pytest's

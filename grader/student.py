@@ -161,12 +161,12 @@ class Student:
         Raises StudentError when the module cannot be imported or the child is gone; a
         step's own failure is its answer."""
         box = self._ready(None)
-        plan = {"module": module, "steps": steps, "arrays": [
-            {"kind": "array", "blob": i, "dtype": a.dtype.str, "shape": list(a.shape)}
-            for i, a in enumerate(arrays)]}
+        sent: list[np.ndarray] = []
+        plan = {"module": module, "steps": steps, "signature": not steps,
+                "arrays": [_wire_array(a, sent) for a in arrays]}
         budget = NET_BYTES + 4 * sum(a.nbytes for a in arrays)
         try:
-            reply, blobs = box.net(plan, arrays, what, budget)
+            reply, blobs = box.net(plan, sent, what, budget)
         except Died as died:
             self.told = self.told or died.message
             raise StudentError(died.message, status=died.status) from None
@@ -174,9 +174,8 @@ class Student:
         stand_ins = [(str(s[0]), str(s[1])) for s in
                      (stand_ins if isinstance(stand_ins, list) else [])
                      if isinstance(s, list) and len(s) == 2]
-        if isinstance(reply.get("import"), dict):
-            raise StudentError(self._import_message(reply["import"], display),
-                               "does_not_import")
+        if isinstance(reply.get("import"), dict):  # the layer checks ran: no "does not import"
+            raise StudentError(self._import_message(reply["import"], display))
         signature = reply.get("signature")
         if isinstance(signature, dict) and signature.get("kind") == "raised":
             signature = StudentError(self._raised_message(
@@ -189,13 +188,18 @@ class Student:
                                status="error")
         answers = [self._net_answer(step, answer, blobs)
                    for step, answer in zip(steps, answers, strict=True)]
+        failed = {step["net"]: answer for step, answer in zip(steps, answers, strict=True)
+                  if step["op"] == "build" and isinstance(answer, StudentError)}
+        # a step whose net was never built fails as its constructor did
+        answers = [failed.get(step["net"], answer) if _skipped(answer) else answer
+                   for step, answer in zip(steps, answers, strict=True)]
         return NetReply(signature, stand_ins, answers)
 
     # -- plumbing ---------------------------------------------------------------------------
 
     def _net_answer(self, step: dict, answer: dict, blobs: list[bytes]) -> dict | StudentError:
         if not isinstance(answer, dict) or answer.get("kind") == "skipped":
-            return StudentError("not run: the net was not built")
+            return StudentError(NOT_BUILT)
         if answer.get("kind") == "raised":
             return StudentError(self._raised_message(step.get("what", step["op"]), answer),
                                 status="memory" if answer.get("memory") else None)
@@ -339,7 +343,8 @@ class Student:
     def _student_frames(self, result: dict) -> list[str]:
         root = self.sandbox.child_root + "/"
         lines = []
-        for frame in result.get("frames") or []:
+        frames = result.get("frames")
+        for frame in frames if isinstance(frames, list) else []:
             try:
                 filename, lineno, name, text = frame
             except (TypeError, ValueError):
@@ -388,6 +393,13 @@ class Student:
                     "course's starter code with `grade --starter DIR`."]
         return "\n".join([f"{display} could not be imported: {type_name}: {message}",
                           *frames, *hint])
+
+
+NOT_BUILT = "not run: the net was not built"
+
+
+def _skipped(answer: dict | StudentError) -> bool:
+    return isinstance(answer, StudentError) and answer.message == NOT_BUILT
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import REFERENCE, SUBMISSIONS, grade_folder, write_submission
 
 from grader import rubric
-from grader.checks.check_fc_net import _gradient_problems
+from grader.checks.check_fc_net import _gradient_problems, _unrepeatable
 from grader.cli import main
 from grader.fc_net import Era, H, Observations, era
 from grader.rubric import RubricError
@@ -72,31 +72,33 @@ def _observed(analytic: float, plus: float, minus: float, base: float = 2.0) -> 
 
 def test_a_gradient_that_matches_the_numeric_one_has_no_problem():
     slope = 0.3
-    assert _gradient_problems(_observed(slope, 2 + slope * H, 2 - slope * H), 1.0) == []
+    assert _gradient_problems(_observed(slope, 2 + slope * H, 2 - slope * H), 1.0) == {}
 
 
 def test_a_wrong_gradient_on_smooth_ground_is_a_problem():
     slope = 0.3
-    [problem] = _gradient_problems(_observed(0.2, 2 + slope * H, 2 - slope * H), 1.0)
-    assert problem.startswith("W1: 1 of 1 sampled entries differ")
+    problems = _gradient_problems(_observed(0.2, 2 + slope * H, 2 - slope * H), 1.0)
+    assert list(problems) == ["W1"]
+    assert problems["W1"].startswith("W1: 1 of 1 sampled entries differ")
 
 
 @pytest.mark.parametrize("analytic", [0.0, 0.4])
 def test_on_a_relus_kink_either_slope_is_right(analytic):
     # the loss's slope is 0 on the left and 0.4 on the right (a ReLU at exactly 0): the
     # central difference says 0.2, but 0 and 0.4 are both honest analytic gradients
-    assert _gradient_problems(_observed(analytic, 2 + 0.4 * H, 2.0), 1.0) == []
+    assert _gradient_problems(_observed(analytic, 2 + 0.4 * H, 2.0), 1.0) == {}
 
 
-def test_on_a_kink_a_value_neither_slope_gives_is_still_a_problem():
-    assert _gradient_problems(_observed(0.9, 2 + 0.4 * H, 2.0), 1.0) != []
+@pytest.mark.parametrize("analytic", [0.9, np.nan, np.inf])
+def test_on_a_kink_a_value_neither_slope_gives_is_still_a_problem(analytic):
+    assert list(_gradient_problems(_observed(analytic, 2 + 0.4 * H, 2.0), 1.0)) == ["W1"]
 
 
 def test_a_loss_that_changes_between_calls_cannot_be_checked():
     found = _observed(0.3, 2 + 0.3 * H, 2 - 0.3 * H)
+    assert _unrepeatable(found, 1.0) is None
     found.answers["again 1.0"] = {**found.answers["train 1.0"], "loss": np.array(2.1)}
-    [problem] = _gradient_problems(found, 1.0)
-    assert "no numeric gradient can be taken" in problem
+    assert "no numeric gradient can be taken" in _unrepeatable(found, 1.0)
 
 
 def test_the_rubric_switch_turns_the_part_off_or_requires_it(tmp_path):
@@ -210,6 +212,9 @@ def styles(tmp_path_factory):
     _package(folder, "layer_p_as_drop", layers={
         "mask = (np.random.rand(*x.shape) < p) / p":
             "mask = (np.random.rand(*x.shape) >= p) / (1 - p)"})
+    # a constructor that fails with dropout only: its error and line are shown
+    _package(folder, "constructor_raises", net={'{"mode": "train", "p": dropout_keep_ratio}':
+                                                '{"mode": "train", "p": dropout}'})
     return grade_folder(folder, tmp_path_factory.mktemp("styles-out"))
 
 
@@ -341,9 +346,11 @@ _driver = sys.modules.get("fcnet")  # the child's own driver, in the student's p
 _GARBAGE = [{{"kind": "returned", "value": {{"loss": {{"kind": "array", "dtype": "<c16",
             "shape": [], "blob": 0}}, "grads": [1, 2], "params": 7, "scores": "x",
             "losses": {{"kind": "array", "dtype": "<f8", "shape": [99, 2], "blob": 5}}}}}},
-            {{"kind": "raised", "type": 3, "frames": "nope"}}, 17, {{"kind": "skipped"}}]
+            {{"kind": "raised", "type": 3, "frames": 17}}, 17, {{"kind": "skipped"}},
+            {{"kind": "returned", "value": {{"scores": {{"kind": "array", "dtype": "<f8",
+            "shape": [float("inf")], "blob": float("inf")}}}}}}]
 if _driver is not None:
-    _driver.run = lambda module, steps, *rest: [_GARBAGE[i % 4] for i in range(len(steps))]
+    _driver.run = lambda module, steps, *rest: [_GARBAGE[i % 5] for i in range(len(steps))]
     {signature}
 '''
 
@@ -367,3 +374,10 @@ def test_a_net_that_forges_its_answers_costs_only_itself(tmp_path):
         assert not any(c.grader_error for c in result.checks), name  # judged, never crashed
         assert result.score == 100 and all(_points(result)[c] == 0 for c in NET_CHECKS), name
     assert graded["correct"].score == 130
+
+
+def test_a_constructor_that_raises_is_shown_with_its_line(styles):
+    builds = _check(styles["constructor_raises"], "net_builds")
+    assert builds.score == pytest.approx(1)  # one of three settings: the one without dropout
+    assert "NameError: name 'dropout' is not defined" in builds.feedback
+    assert 'File "cs231n/classifiers/fc_net.py", line' in builds.feedback

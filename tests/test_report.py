@@ -211,7 +211,8 @@ def test_grade_report_and_summary_from_existing_results(graded):
     # the FullyConnectedNet's checks beside the others, rated over the packages that hold one
     nets = len(list(SUBMISSIONS.glob("*/cs231n/classifiers/fc_net.py")))
     assert re.search(rf"\n  net_test_time +\d+\.\d% +#* \(of {nets}\)\n", summary)
-    assert "     1  the net changes its activations at test time: fcnet_dropout_at_test\n" in summary
+    assert "     1  the net changes its activations at test time: " \
+           "fcnet_dropout_at_test\n" in summary
     assert "     1  reads the drop probability dropout= as a keep ratio: " \
            "fcnet_drop_read_as_keep\n" in summary
 

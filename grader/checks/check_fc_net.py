@@ -5,11 +5,13 @@ in training at all: a net without it has none of them to show."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
 from grader.checks.stats import close, differ, kept_tolerance
-from grader.fc_net import KEEPS, PROBE_KEEP, PROBE_WIDTH, H, Observations
+from grader.fc_net import KEEPS, PROBE_KEEP, PROBE_WIDTH, SHAPES, H, Observations
 from grader.misconceptions import Prediction, explain
 from grader.student import StudentError
 from grader.verdict import Case
@@ -43,9 +45,9 @@ def _applied(fc_net: Observations, keep: float) -> None:
 def dropout_layer(student, convention) -> dict[str, bool | None]:
     """What the student's own dropout layer does, to tell a mistake of the net from one of
     the layer it calls: whether dropout_forward drops units in training, keeps PROBE_KEEP of
-    them (as the course's p means), gives the same mask for the same seed and returns x
-    unchanged in test mode, and whether dropout_backward gives dout through that mask
-    (None: no output to tell)."""
+    them (as the course's p means) and divides them by PROBE_KEEP, gives the same mask for the
+    same seed and returns x unchanged in test mode, and whether dropout_backward gives dout
+    through that mask (None: no output to tell)."""
     x = np.random.default_rng(7).standard_normal((50, 40)) + 10  # no zeros: 0 means dropped
     dout = np.random.default_rng(8).standard_normal(x.shape)
     p = convention.p(PROBE_KEEP)
@@ -72,19 +74,30 @@ def dropout_layer(student, convention) -> dict[str, bool | None]:
                 abs(kept - PROBE_KEEP) <= kept_tolerance(PROBE_KEEP, x.size)),
             "seeded": None if train is None or again is None else close(train, again),
             "test_identity": None if test is None else close(test, x),
-            "backward": None if dx is None else close(dx, dout * train / x)}
+            "backward": None if dx is None else close(dx, dout * train / x),
+            "scales": None if kept is None or not kept else close(
+                train[train != 0] / x[train != 0], np.full(int(np.sum(train != 0)),
+                                                            1 / PROBE_KEEP))}
 
 
-def _blame(case: Case, observed: str, expected: str, layers_fault: bool, layer_does: str,
+def _blame(case: Case, observed: str, expected: str, layer: bool | None, layer_does: str,
            misconception: str | None) -> None:
-    """Fail CASE. The net's MISCONCEPTION is named only where the student's own dropout layer
-    does not explain the evidence; where it does (LAYERS_FAULT: the layer, alone, LAYER_DOES:
+    """Fail CASE. LAYER says whether the student's own dropout layer is right in the respect
+    that matters here (None: it gave nothing to tell). The net's MISCONCEPTION is named only
+    where the layer is known right; where the layer alone shows the fault (LAYER_DOES:
     "dropout_forward ignores its seed"), the feedback points at the layer checks, which name
-    the cause."""
-    if layers_fault:
+    the cause; where nothing is known, no cause is named."""
+    if layer is False:
         case.fail(f"{observed}, and {layer_does} by itself (see the layer checks)", expected)
     else:
-        case.fail(observed, expected, misconception)
+        case.fail(observed, expected, misconception if layer else None)
+
+
+def _both(*answers: bool | None) -> bool | None:
+    """False if any answer is False, True if all are True, None otherwise."""
+    if False in answers:
+        return False
+    return True if all(answers) else None
 
 
 def check_net_builds(fc_net, verdict):
@@ -103,16 +116,23 @@ def check_net_builds(fc_net, verdict):
             fc_net.scores(keep)
 
 
-def _gradient_problems(fc_net: Observations, keep: float) -> list[str]:
-    """What disagrees between the analytic gradient at KEEP and the numeric one on the sampled
-    coordinates, per parameter. A disagreement on a ReLU's kink (the loss's slopes on the two
-    sides differ, and the analytic value is one of them) is the numeric side's, not counted."""
+def _unrepeatable(fc_net: Observations, keep: float) -> str | None:
+    """Why no numeric gradient can be taken at KEEP: the loss changed between two calls with
+    the same weights and the global generator reseeded; None when it did not."""
     run = fc_net.trained(keep, full=False)
     again = fc_net.trained(keep, "again", full=False)
-    if not _same(run.loss, again.loss):
-        return [f"loss(X, y) gave {run.loss:.10g} and then {again.loss:.10g} with the same "
-                "weights, so no numeric gradient can be taken; the masks must come from the "
-                "seed"]
+    if _same(run.loss, again.loss):
+        return None
+    return (f"loss(X, y) gave {run.loss:.10g} and then {again.loss:.10g} with the same "
+            "weights, so no numeric gradient can be taken; the masks must come from the seed")
+
+
+def _gradient_problems(fc_net: Observations, keep: float) -> list[str]:
+    """What disagrees between the analytic gradient at KEEP and the numeric one on the sampled
+    coordinates, per parameter (see _unrepeatable first). A disagreement on a ReLU's kink (the
+    loss's slopes on the two sides differ, and the analytic value is one of them) is the
+    numeric side's, not counted."""
+    run = fc_net.trained(keep, full=False)
     losses = fc_net.numeric(keep)
     numeric = (losses[:, 0] - losses[:, 1]) / (2 * H)
     analytic = np.array([run.grads[name].flat[i] for name, i in fc_net.coords])
@@ -122,59 +142,63 @@ def _gradient_problems(fc_net: Observations, keep: float) -> list[str]:
     one_sided = np.maximum(1e-7, 1e-4 * scale)
     kink = ((np.abs(right - left) > 10 * one_sided)
             & (np.minimum(np.abs(analytic - right), np.abs(analytic - left)) <= one_sided))
-    wrong = ~(np.abs(analytic - numeric) <= tolerance) & ~kink  # NaN and inf are wrong
-    problems = []
+    wrong = (~(np.abs(analytic - numeric) <= tolerance) & ~kink) | ~np.isfinite(analytic)
+    problems = {}
     names = np.array([name for name, _ in fc_net.coords])
     for name in dict.fromkeys(names):
         mine = names == name
         if not np.any(wrong & mine):
             continue
         worst = int(np.argmax(np.where(wrong & mine, np.abs(analytic - numeric), -1)))
-        problems.append(f"{name}: {int(np.sum(wrong & mine))} of {int(np.sum(mine))} sampled "
-                        f"entries differ (largest: analytic {analytic[worst]:.3e}, numeric "
-                        f"{numeric[worst]:.3e})")
+        problems[str(name)] = (
+            f"{name}: {int(np.sum(wrong & mine))} of {int(np.sum(mine))} sampled entries "
+            f"differ (largest: analytic {analytic[worst]:.3e}, numeric {numeric[worst]:.3e})")
     return problems
 
 
 def check_net_gradient(fc_net, dropout_layer, verdict):
-    baseline: list[str] = []  # what fails without dropout
+    # What fails without dropout lies outside dropout (the FullyConnectedNets notebook's
+    # layers): those parameters are left out of the dropout settings' judgment, so long as
+    # there is a backward pass at all (some finite gradient that is not zero).
+    outside: dict[str, str] = {}
+    absent = False
     try:
         plain = fc_net.trained(KEEPS[0], full=False)
-        baseline = _gradient_problems(fc_net, KEEPS[0])
+        why = _unrepeatable(fc_net, KEEPS[0])
+        outside = dict.fromkeys(SHAPES, why) if why else _gradient_problems(fc_net, KEEPS[0])
+        absent = bool(outside) and not any(np.any(np.isfinite(g) & (g != 0))
+                                           for g in plain.grads.values())
     except StudentError:
         pass  # no net to judge: each case says so
-    # A gradient that fails without dropout is not held against the dropout settings, as
-    # long as there is a backward pass at all: some finite gradient that is not zero.
-    absent = baseline and not any(np.any(np.isfinite(g) & (g != 0))
-                                  for g in plain.grads.values())
-    if baseline and not absent:
+    judged = [name for name in SHAPES if name not in outside]
+    if outside and not absent:
         coarse = fc_net.coarse()
         where = ("in the affine, ReLU or softmax layers (the FullyConnectedNets notebook)"
                  if coarse is None else
                  f"in its precision: the net computes in {coarse}, though it was built with "
                  "dtype=np.float64 (it must keep its parameters in that dtype), and no "
                  "numeric gradient with h = 1e-5 checks in less")
+        then = (f"with dropout only {', '.join(judged)} were judged" if judged else
+                "the dropout settings were not judged and cost nothing here")
         verdict.note(f"without dropout ({fc_net.label(KEEPS[0])}) the gradient already fails: "
-                     + "; ".join(baseline) + f". The problem lies outside dropout, {where}, so "
-                     "the dropout settings were not judged and cost nothing here.")
+                     + "; ".join(dict.fromkeys(outside.values()))
+                     + f". The problem lies outside dropout, {where}, so {then}.")
+    expected = "equal within max(1e-8, 1e-5 (|analytic| + |numeric|)) per entry"
     for keep, name in _settings(fc_net):
         with verdict.case(name) as case:
             _applied(fc_net, keep)
             if absent:
                 case.fail("loss(X, y) returns no gradient but zeros (or NaN) for every "
                           "parameter: there is no backward pass to check",
-                          "the gradients of the loss", "not_implemented")
-                continue
-            if baseline:
+                          "the gradients of the loss")
+            elif not judged:
                 case.skip()
-                continue
-            if problems := _gradient_problems(fc_net, keep):
-                expected = "equal within max(1e-8, 1e-5 (|analytic| + |numeric|)) per entry"
-                if "no numeric gradient" in problems[0]:  # the seed check names the cause
-                    case.fail(problems[0], expected)
-                    continue
+            elif why := _unrepeatable(fc_net, keep):
+                case.fail(why, "the same loss: then the numeric gradient can be taken")
+            elif problems := [problem for param, problem in
+                              _gradient_problems(fc_net, keep).items() if param in judged]:
                 _blame(case, "analytic and numeric gradients differ: " + "; ".join(problems),
-                       expected, dropout_layer["backward"] is False,
+                       expected, dropout_layer["backward"],
                        "dropout_backward gives a wrong dx", "net_backward_dropout")
 
 
@@ -187,14 +211,29 @@ def check_net_train_dropout(fc_net, dropout_layer, verdict):
                 continue
             _blame(case, f"loss(X, y) was {run.loss:.10g}, as without dropout",
                    "a different loss: dropout zeroes units in training",
-                   dropout_layer["drops"] is False,
+                   dropout_layer["drops"],
                    "dropout_forward drops no unit in training", "net_dropout_unused")
 
 
-def _kept(fc_net: Observations) -> dict[str, tuple[float, int]]:
-    """Per hidden layer of the wide net on one example: the fraction of its active units (ReLU
-    on) that dropout kept, and how many were active. A unit is kept when its row of the next
-    layer's weight gradient is not zero: dW2 = dropout(relu(x W1 + b1))^T dout2."""
+@dataclass(frozen=True)
+class _Reading:
+    """What the wide net's gradients show on its one example: its parameters and gradients,
+    which units of each hidden layer were kept (a kept unit's row of the next layer's weight
+    gradient is not zero: dW2 = dropout(relu(x W1 + b1))^T dout2), and per layer the fraction
+    of its active units (ReLU on) that were kept, and how many were active."""
+
+    found: dict[str, np.ndarray]
+    rows: tuple[np.ndarray, np.ndarray]
+    kept: dict[str, tuple[float, int]]
+
+    @property
+    def fraction(self) -> tuple[float, int]:
+        """The kept fraction over both layers, and the active units counted."""
+        total = sum(n for _, n in self.kept.values())
+        return sum(f * n for f, n in self.kept.values()) / total, total
+
+
+def _read(fc_net: Observations) -> _Reading:
     found = fc_net.probe()
     relu1 = np.maximum(fc_net.probe_x @ found["W1"] + found["b1"], 0)[0]
     rows1 = np.any(found["dW2"] != 0, axis=1)
@@ -211,31 +250,83 @@ def _kept(fc_net: Observations) -> dict[str, tuple[float, int]]:
                                "weight gradient has a non-zero row exactly for each unit that "
                                "is active and kept; this net's does not")
         kept[layer] = (float(np.mean(rows[active])), int(np.sum(active)))
-    return kept
+    return _Reading(found, (rows1, rows2), kept)
+
+
+def _dW3(reading: _Reading, x: np.ndarray, y: int, scale: float) -> np.ndarray:
+    """dW3 of the wide net's loss on its one example, were each hidden layer affine - ReLU -
+    dropout (the units kept as observed, multiplied by SCALE; a layer that kept every unit
+    has no dropout to scale, which net_keep_ratio judges) and the scores affine."""
+    found, (rows1, rows2) = reading.found, reading.rows
+    scale1, scale2 = (1.0 if fraction == 1 else scale for fraction, _ in reading.kept.values())
+    hidden1 = np.maximum(x @ found["W1"] + found["b1"], 0)[0] * rows1 * scale1
+    hidden2 = np.maximum(hidden1 @ found["W2"] + found["b2"], 0) * rows2 * scale2
+    scores = hidden2 @ found["W3"] + found["b3"]
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    probs[y] -= 1
+    return np.outer(hidden2, probs)
 
 
 def check_net_keep_ratio(fc_net, dropout_layer, convention, verdict):
-    name = ("FullyConnectedNet" if fc_net.era is None else
-            f"hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}], {fc_net.era.call(PROBE_KEEP)}")
-    with verdict.case(name) as case:
+    with verdict.case(_wide(fc_net)) as case:
         _applied(fc_net, PROBE_KEEP)
-        kept = _kept(fc_net)
-        total = sum(n for _, n in kept.values())
-        merged = sum(fraction * n for fraction, n in kept.values()) / max(total, 1)
+        reading = _read(fc_net)
+        merged, total = reading.fraction
         other = "net_drop_as_keep" if fc_net.era.meaning == "drop" else "net_keep_as_drop"
-        cause = explain({PROBE_KEEP: (merged, None)},
-                        {other: Prediction(lambda q: 1 - q, None),
-                         "net_dropout_unused": Prediction(lambda q: 1.0, None)},
-                        lambda q: kept_tolerance(q, total), lambda q: 0.0)
+        cause = None if fc_net.era.guessed else explain(  # a guessed reading names nothing
+            {PROBE_KEEP: (merged, None)}, {other: Prediction(lambda q: 1 - q, None)},
+            lambda q: kept_tolerance(q, total), lambda q: 0.0)
         wrong = [f"{layer} kept {fraction:.0%} of its {n} active units"
-                 for layer, (fraction, n) in kept.items()
+                 for layer, (fraction, n) in reading.kept.items()
                  if abs(fraction - PROBE_KEEP) > kept_tolerance(PROBE_KEEP, n)]
         if wrong:
-            layer_keeps = dropout_layer["keeps"] is False or dropout_layer["drops"] is False
+            layer_keeps = _both(dropout_layer["keeps"], dropout_layer["drops"])
             _blame(case, "; ".join(wrong), f"about {PROBE_KEEP:.0%} in each: "
                    f"{fc_net.era.describe()}", layer_keeps,
                    f"dropout_forward does not keep {PROBE_KEEP:.0%} of the units at "
                    f"p = {convention.p(PROBE_KEEP):g}", cause)
+
+
+def check_net_inverted(fc_net, dropout_layer, verdict):
+    with verdict.case(_wide(fc_net)) as case:
+        _applied(fc_net, PROBE_KEEP)
+        reading = _read(fc_net)
+        # judged at the rate the units were kept (which net_keep_ratio judges): 0.75, or 0.25
+        # where the keyword was read the other way round
+        merged, _ = reading.fraction
+        keep = min((PROBE_KEEP, 1 - PROBE_KEEP), key=lambda q: abs(merged - q))
+        observed, x, y = reading.found["dW3"], fc_net.probe_x, int(fc_net.probe_y[0])
+        # as close as the net's own precision allows (a net that ignores dtype=np.float64)
+        precision = 100 * max(np.finfo(np.result_type(v.dtype, np.float16)).eps
+                              for v in reading.found.values())
+        tolerance = max(1e-6, precision)
+
+        def fits(scale: float) -> bool:
+            return bool(np.allclose(_dW3(reading, x, y, scale), observed, rtol=tolerance,
+                                    atol=tolerance * np.max(np.abs(observed))))
+
+        if fits(1 / keep):
+            return
+        scaled = next((how for how, scale in (("multiplied by nothing", 1.0),
+                                              (f"divided by {keep:g} twice", keep ** -2))
+                       if fits(scale)), None)
+        _blame(case, f"dW3 is that of kept units {scaled}" if scaled else
+               "dW3 is not that of such a net: something else happens between the last "
+               "dropout and the scores (dropout or ReLU on the scores?), or the kept units "
+               "are scaled otherwise",
+               f"the gradient of hidden layers affine - ReLU - dropout whose kept units are "
+               f"divided by {keep:g}, and affine scores",
+               _both(dropout_layer["keeps"], dropout_layer["scales"]),
+               "dropout_forward does not divide the units it keeps by the rate it keeps them "
+               "at", "net_rescale" if scaled else None)
+
+
+def _wide(fc_net: Observations) -> str:
+    """The name of the case on the wide net."""
+    if fc_net.era is None:
+        return "FullyConnectedNet"
+    return f"hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}], {fc_net.era.call(PROBE_KEEP)}"
 
 
 def check_net_seed(fc_net, dropout_layer, verdict):
@@ -248,7 +339,7 @@ def check_net_seed(fc_net, dropout_layer, verdict):
                 continue
             observed = f"two calls of loss(X, y) gave {first.loss:.10g} and {second.loss:.10g}"
             expected = "the same loss: seed=123 fixes every dropout mask"
-            _blame(case, observed, expected, dropout_layer["seeded"] is False,
+            _blame(case, observed, expected, dropout_layer["seeded"],
                    "dropout_forward ignores its seed", "net_seed_not_passed")
 
 
@@ -263,7 +354,7 @@ def check_net_test_time(fc_net, dropout_layer, verdict):
                 observed = (f"loss(X) gave scores unlike the net's without dropout "
                             f"({differ(scores, plain)})")
                 expected = "the same scores: no dropout at test time"
-                _blame(case, observed, expected, dropout_layer["test_identity"] is False,
+                _blame(case, observed, expected, dropout_layer["test_identity"],
                        "dropout_forward changes x in test mode", "net_dropout_at_test")
             elif not close(scores, again):
                 case.fail(f"two calls of loss(X) gave different scores "

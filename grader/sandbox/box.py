@@ -335,7 +335,8 @@ class Sandbox:
             self._fail(f"{what}: the process tried to send {blob_len:,} bytes, "
                        f"more than the {max_bytes:,} allowed", "error")
         try:
-            header = json.loads(self._read_exact(text_len, deadline, what))
+            header = json.loads(self._read_exact(text_len, deadline, what),
+                                parse_constant=_no_constant)
             sizes = [int(s) for s in header.pop("blobs")]  # a header that is no dict fails here
         except (ValueError, TypeError, KeyError, AttributeError):
             self._malformed(what)
@@ -355,6 +356,11 @@ class Sandbox:
                    "os._exit() or a crash of the interpreter", "crash")
 
 
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON: a reply holding them is malformed."""
+    raise ValueError(f"{name} in a reply")
+
+
 def _remove_now(folder: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -362,10 +368,11 @@ def _remove_now(folder: str) -> None:
 def decode_array(spec: dict, blobs: list[bytes]) -> np.ndarray | None:
     """Build an ndarray from the child's description, or None if the description is invalid."""
     try:
-        dtype = spec["dtype"]
-        shape = tuple(int(n) for n in spec["shape"])
-        blob = blobs[int(spec["blob"])]
-    except (KeyError, TypeError, ValueError, IndexError):
+        dtype, shape, blob = spec["dtype"], spec["shape"], spec["blob"]
+        if type(blob) is not int or not all(type(n) is int for n in shape):
+            return None
+        shape, blob = tuple(shape), blobs[blob]
+    except (KeyError, TypeError, IndexError):
         return None
     if dtype not in DTYPES or any(n < 0 for n in shape) or len(shape) > 32:
         return None

@@ -5,8 +5,8 @@ The grader never imports student code. Each grading worker starts one fork serve
 (:mod:`jail`), imports numpy once and nothing of the grader's, then clones a fresh child per
 submission. The child confines itself, imports the student's module and answers requests
 over two pipes (and, asked to, drives the student's FullyConnectedNet: :mod:`fcnet`).
-Everything it sends back is plain data: JSON headers and raw array bytes
-(:mod:`wire`). Standard library only: this file and its two siblings are imported as
+Everything it sends back is plain data: JSON headers and raw array bytes (:mod:`wire`).
+Standard library only (and numpy, in the child): this file and its siblings are imported as
 top-level modules by the fork server, where ``grader`` is not importable.
 """
 
@@ -317,10 +317,11 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
         if "failure" in net:
             reply["import"] = net["failure"]
             return reply
-        try:
-            reply["signature"] = fcnet.signature(net["module"])
-        except BaseException as exc:
-            reply["signature"] = failure(exc, exc.__traceback__)
+        if plan["signature"]:
+            try:
+                reply["signature"] = fcnet.signature(net["module"])
+            except BaseException as exc:
+                reply["signature"] = failure(exc, exc.__traceback__)
         arrays = [decode(spec, blobs) for spec in plan["arrays"]]
         reply["answers"] = fcnet.run(net["module"], plan["steps"], arrays, np,
                                      lambda value: describe_value(value, out_blobs, limit),

@@ -11,6 +11,7 @@ import importlib
 import inspect
 import sys
 import types
+from collections.abc import Callable
 
 CLASS = "FullyConnectedNet"
 MAX_STAND_INS = 8
@@ -42,7 +43,7 @@ def _stand_in(name):
     return module
 
 
-def load(name, own_package, root):
+def load(name: str, own_package: str, root: str) -> tuple[types.ModuleType, list]:
     """Import the module NAME; return it and the stand-ins it needed. A module the grader
     cannot import, outside the submission's own package (torch, imported by a starter's
     fast_layers.py), or a module of the package other than NAME that does not compile
@@ -73,7 +74,7 @@ def _module_of(filename, root):
     return filename[len(prefix):-3].replace("/", ".").removesuffix(".__init__")
 
 
-def signature(module):
+def signature(module: types.ModuleType) -> dict:
     """The constructor's parameters: [name, kind, default] (a default that is not a plain
     number, string, bool or None is sent as its type's name, marked "<type>")."""
     cls = getattr(module, CLASS, None)
@@ -93,7 +94,8 @@ def signature(module):
     return {"class": CLASS, "parameters": described}
 
 
-def run(module, steps, arrays, np, describe, failure, nets):
+def run(module: types.ModuleType, steps: list, arrays: list, np: types.ModuleType,
+        describe: Callable, failure: Callable, nets: dict) -> list:
     """Run STEPS against the student's class in MODULE; one answer per step. ARRAYS holds
     the arrays the steps name by index; DESCRIBE turns a value into its wire description,
     FAILURE an exception into the description of what was raised. NETS (name: net) keeps
@@ -140,8 +142,8 @@ def run(module, steps, arrays, np, describe, failure, nets):
         value, grads = out
         described = {"loss": describe(scalar(value))}
         if isinstance(grads, dict):
-            described["grads"] = {str(k): describe(v) for k, v in grads.items()
-                                  if type(k) is str}
+            described["grads"] = {name: describe(grads[name]) for name in step["names"]
+                                  if name in grads}
         else:
             described["grads_type"] = type(grads).__name__
         return described
@@ -154,10 +156,12 @@ def run(module, steps, arrays, np, describe, failure, nets):
         for name, index in step["coords"]:
             weights = net.params[name]
             old = weights.flat[index]
-            for delta in (h, -h):
-                weights.flat[index] = old + delta
-                values.append(float(scalar(loss(step, net)[0])))
-            weights.flat[index] = old
+            try:
+                for delta in (h, -h):
+                    weights.flat[index] = old + delta
+                    values.append(float(scalar(loss(step, net)[0])))
+            finally:  # the later steps see the net's own weights
+                weights.flat[index] = old
         return {"losses": describe(np.array(values, dtype=np.float64).reshape(-1, 2))}
 
     def params(step):
