@@ -212,6 +212,24 @@ def styles(tmp_path_factory):
     _package(folder, "layer_p_as_drop", layers={
         "mask = (np.random.rand(*x.shape) < p) / p":
             "mask = (np.random.rand(*x.shape) >= p) / (1 - p)"})
+    # scaling mistakes of the net with a right layer, each with a consistent backward:
+    # vanilla dropout (the net multiplies the layer's output by p again in training), and
+    # dropout applied to the scores too
+    _package(folder, "vanilla_in_net", net={
+        "                out, drop_cache = dropout_forward(out, self.dropout_param)\n":
+            "                out, drop_cache = dropout_forward(out, self.dropout_param)\n"
+            "                if mode == 'train':\n"
+            "                    out = out * self.dropout_param['p']\n",
+        "                dout = dropout_backward(dout, drop_cache)\n":
+            "                dout = dropout_backward(dout * self.dropout_param['p'], "
+            "drop_cache)\n"})
+    _package(folder, "dropout_on_scores", net={
+        "        loss, dscores = softmax_loss(scores, y)\n":
+            "        if self.use_dropout:\n"
+            "            scores, score_cache = dropout_forward(scores, self.dropout_param)\n"
+            "        loss, dscores = softmax_loss(scores, y)\n"
+            "        if self.use_dropout:\n"
+            "            dscores = dropout_backward(dscores, score_cache)\n"})
     # a constructor that fails with dropout only: its error and line are shown
     _package(folder, "constructor_raises", net={'{"mode": "train", "p": dropout_keep_ratio}':
                                                 '{"mode": "train", "p": dropout}'})
@@ -381,3 +399,12 @@ def test_a_constructor_that_raises_is_shown_with_its_line(styles):
     assert builds.score == pytest.approx(1)  # one of three settings: the one without dropout
     assert "NameError: name 'dropout' is not defined" in builds.feedback
     assert 'File "cs231n/classifiers/fc_net.py", line' in builds.feedback
+
+
+@pytest.mark.parametrize(("name", "misconceptions"), [("vanilla_in_net", ["net_rescale"]),
+                                                      ("dropout_on_scores", [])])
+def test_a_net_that_scales_or_drops_what_it_should_not_loses_net_inverted(styles, name,
+                                                                          misconceptions):
+    result = styles[name]
+    assert {c.id: c.score for c in result.failed} == {"net_inverted": 0}
+    assert _check(result, "net_inverted").misconceptions == misconceptions
