@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from grader import results
+from grader import discover, results
 from grader.discover import Submission
 from grader.sandbox import containment, jail
 from grader.sandbox.containment import Containment
@@ -190,5 +190,6 @@ class _Pool:
 
     def _lose(self, submission: Submission, why: str) -> None:
         results.save(self.out, {"grader": {"id": submission.id, "lost": why}},
-                     results.grader_failure(submission.id, self.settings.rubric(), why))
+                     results.grader_failure(submission.id, self.settings.rubric(), why,
+                                            discover.holds_fc_net(submission)))
         self._finished(submission.id)

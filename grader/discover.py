@@ -217,6 +217,15 @@ def fc_net(target: Target) -> tuple[str, str] | None:
     return f"{package}.classifiers.fc_net", str(display)
 
 
+def holds_fc_net(submission: Submission) -> bool:
+    """Whether SUBMISSION holds a FullyConnectedNet beside its layers (a zip is not unpacked
+    to tell: False)."""
+    if submission.kind != "dir":
+        return False
+    target = locate(submission.path)
+    return target is not None and fc_net(target) is not None
+
+
 def python_files(root: Path):
     count = 0
     for folder, dirs, files in os.walk(root):

@@ -109,10 +109,12 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
                             facts.get("sandbox", ""), list(facts.get("from_starter", [])))
 
 
-def grader_failure(sub_id: str, rubric: Rubric, why: str) -> SubmissionResult:
-    """A valid result for a submission the grader could not grade: 0 points, says why."""
+def grader_failure(sub_id: str, rubric: Rubric, why: str,
+                   has_fc_net: bool = True) -> SubmissionResult:
+    """A valid result for a submission the grader could not grade: 0 points on the checks it
+    would have been graded on (HAS_FC_NET: whether it holds the FullyConnectedNet), says why."""
     checks = [CheckResult(c.id, c.title, 0.0, c.points, GRADER_FAILED, c.visibility,
-                          grader_error=why) for c in rubric.checks]
+                          grader_error=why) for c in rubric.graded(has_fc_net)]
     return SubmissionResult(sub_id, "error", checks,
                             problem=f"The grader failed on this submission ({why}).")
 

@@ -107,6 +107,11 @@ def test_a_grader_failure_is_still_a_valid_results_file(tmp_path):
     jsonschema.validate(data, SCHEMA)
     assert data["score"] == 0 and "the grading worker died" in data["output"]
     assert results.from_gradescope(data).status == "error"
+    # out of what it would have been graded on: the FullyConnectedNet's checks only if it
+    # holds one
+    lone = results.grader_failure("eve", rubric.load(), "died", has_fc_net=False)
+    assert lone.max_score == 100 and all(c.id in rubric.load().ids for c in lone.checks)
+    assert failure.max_score == rubric.load().total
 
 
 def test_atomic_writes_leave_no_temporary_files(tmp_path):
