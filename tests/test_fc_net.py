@@ -135,6 +135,12 @@ def _package(folder, name: str, net: dict[str, str] | None = None,
         path.write_text(source)
 
 
+def _at_loss_start(*lines: str) -> dict[str, str]:
+    """A replacement for _package's NET that runs LINES first thing in loss()."""
+    start = "        X = X.astype(self.dtype)\n"
+    return {start: start + "".join(f"        {line}\n" for line in lines)}
+
+
 def _points(result) -> dict[str, float]:
     return {c.id: c.score for c in result.checks}
 
@@ -192,9 +198,7 @@ def styles(tmp_path_factory):
         "        reg, seed = options.get('reg', 0.0), options.get('seed')\n"
         "        weight_scale, dtype = options['weight_scale'], options['dtype']\n"})
     # slow but correct: 15 ms a loss, 5.7 s for the whole notebook (each round trip has 5 s)
-    _package(folder, "slow", net={"        X = X.astype(self.dtype)\n":
-                                  "        X = X.astype(self.dtype)\n"
-                                  "        __import__('time').sleep(0.015)\n"})
+    _package(folder, "slow", net=_at_loss_start("__import__('time').sleep(0.015)"))
     # float32 parameters despite dtype=np.float64: the gradient fails without dropout too
     _package(folder, "float32_params", net={"self.params[k] = v.astype(dtype)":
                                             "self.params[k] = v.astype(np.float32)"})
@@ -287,12 +291,8 @@ def test_test_time_scaling_in_the_layer_is_not_blamed_on_the_net(styles):
 def test_a_net_the_child_cannot_finish_costs_only_the_net(tmp_path):
     folder = tmp_path / "subs"
     folder.mkdir()
-    _package(folder, "hangs", net={"        X = X.astype(self.dtype)\n":
-                                   "        X = X.astype(self.dtype)\n        while True:\n"
-                                   "            pass\n"})
-    _package(folder, "exits", net={"        X = X.astype(self.dtype)\n":
-                                   "        X = X.astype(self.dtype)\n"
-                                   "        import os\n        os._exit(3)\n"})
+    _package(folder, "hangs", net=_at_loss_start("while True:", "    pass"))
+    _package(folder, "exits", net=_at_loss_start("import os", "os._exit(3)"))
     _package(folder, "huge", net={"        if mode == \"test\":\n            return scores\n":
                                   "        if mode == \"test\":\n"
                                   "            return np.zeros((4096, 4096))\n"})
