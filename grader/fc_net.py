@@ -217,7 +217,8 @@ class Observations:
                                status=err.status) from None
 
     def _get(self, step: str) -> dict:
-        answer = self.answers[step]
+        answer = self.answers.get(step, StudentError("not run: the FullyConnectedNet stopped "
+                                                     "before this step"))
         if isinstance(answer, StudentError):
             raise answer
         return answer
