@@ -11,13 +11,14 @@ import tomllib
 from html.parser import HTMLParser
 from pathlib import Path
 
+import markupsafe
 import nbformat
 import pytest
 from click.testing import CliRunner
 from conftest import REFERENCE, SUBMISSIONS, write_submission
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader import html_report, notebooks
+from grader import html_report, misconceptions, notebooks
 from grader.cli import main
 from grader.sandbox import containment
 
@@ -211,10 +212,15 @@ def test_grade_report_and_summary_from_existing_results(graded):
     # the FullyConnectedNet's checks beside the others, rated over the packages that hold one
     nets = len(list(SUBMISSIONS.glob("*/cs231n/classifiers/fc_net.py")))
     assert re.search(rf"\n  net_test_time +\d+\.\d% +#* \(of {nets}\)\n", summary)
-    assert "     1  the net changes its activations at test time: " \
-           "fcnet_dropout_at_test\n" in summary
-    assert "     1  reads the drop probability dropout= as a keep ratio: " \
-           "fcnet_drop_read_as_keep\n" in summary
+    # every mistake of the net's bundled packages, named in the misconceptions table
+    for key, sub_id in (("net_dropout_at_test", "fcnet_dropout_at_test"),
+                        ("net_dropout_unused", "fcnet_ignores_dropout"),
+                        ("net_seed_not_passed", "fcnet_seed_not_passed"),
+                        ("net_backward_dropout", "fcnet_backward_skips_dropout"),
+                        ("net_drop_as_keep", "fcnet_drop_read_as_keep")):
+        assert f"     1  {misconceptions.CATALOGUE[key].title}: {sub_id}\n" in summary
+        title = str(markupsafe.escape(misconceptions.CATALOGUE[key].title))  # as jinja2 writes
+        assert title in (graded / "report.html").read_text()
 
 
 def test_without_the_report_extra_grading_still_works(tmp_path, monkeypatch):
