@@ -20,6 +20,9 @@ WEIGHT_SCALE = 5e-2
 SEED = 123  # the notebook's FullyConnectedNet(..., seed=123)
 BUILD_SEED = 231  # the global seed before each constructor: every net gets the same weights
 RESEED = 0  # the global seed before each loss of the gradient check
+# the global seeds before the seed check's two losses: different, so that any mask the seed
+# does not fix (a layer it never reaches) differs between them
+SEED_CHECK = (1, 2)
 H = 1e-5  # the notebook's step for the numeric gradient
 SAMPLED = 10  # coordinates per parameter in the numeric gradient (as grad_check_sparse)
 PROBE_WIDTH = 500  # hidden units per layer of the net whose dropped units are counted
@@ -81,8 +84,10 @@ def era(signature: dict, convention: str) -> Era | None:
 
 
 def takes(signature: dict, name: str) -> bool:
-    """Whether the constructor has a parameter NAME."""
-    return any(found == name for found, _, _ in _parameters(signature))
+    """Whether the constructor takes a keyword NAME: a parameter of that name, or any keyword
+    (``**kwargs``)."""
+    return any(found == name or kind == "VAR_KEYWORD"
+               for found, kind, _ in _parameters(signature))
 
 
 def _parameters(signature: dict) -> list[tuple[str, str, object]]:
@@ -229,10 +234,12 @@ class Observations:
                                "return the pair (loss, grads)",
                                "not_implemented" if _is_none(answer["returned"]) else None)
         loss = answer.get("loss")
-        if not (_real(loss) and loss.shape == () and np.isfinite(loss)):
-            shown = f"{float(loss):g}" if _real(loss) and loss.shape == () else _shown(loss)
+        if not (_real(loss) and loss.dtype.kind == "f" and loss.shape == ()
+                and np.isfinite(loss)):
+            shown = (f"{loss.item()!r} ({loss.dtype})" if isinstance(loss, np.ndarray)
+                     and loss.shape == () else _shown(loss))
             raise StudentError(f"loss(X, y) returned {shown} as its loss; expected a "
-                               "finite number")
+                               "finite floating-point number")
         grads = answer.get("grads")
         if not isinstance(grads, dict):
             raise StudentError(f"loss(X, y) returned a {answer.get('grads_type')} as its grads;"
@@ -330,7 +337,8 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
     """The steps, each named, in round trips (what each one runs, its steps). Per setting:
     build (weights copied from the net without dropout); the loss twice with the global
     generator reseeded (the gradient check's base and its repeat); the losses with each
-    sampled coordinate moved; the loss twice as it comes (the seed's check); the scores twice.
+    sampled coordinate moved; the loss twice after two different global seeds (the seed's
+    check); the scores twice.
     Then the wide net on one example, with reg=0 where the constructor takes it (a penalty's
     gradient would hide which units were dropped). The arrays are X, y, the wide net's
     example and its label, by index."""
@@ -354,8 +362,10 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
             step(f"again {keep}", "train", net, loss, X=X, y=y, reseed=RESEED, names=names),
             step(f"shifted {keep}", "shifted", net, loss, X=X, y=y, reseed=RESEED, h=H,
                  coords=[list(c) for c in found.coords]),
-            step(f"seeded {keep}", "train", net, loss, X=X, y=y, names=names),
-            step(f"seeded again {keep}", "train", net, loss, X=X, y=y, names=names),
+            step(f"seeded {keep}", "train", net, loss, X=X, y=y, names=names,
+                 reseed=SEED_CHECK[0]),
+            step(f"seeded again {keep}", "train", net, loss, X=X, y=y, names=names,
+                 reseed=SEED_CHECK[1]),
             step(f"scores {keep}", "scores", net, f"{made}.loss(X)", X=X),
             step(f"scores again {keep}", "scores", net, f"{made}.loss(X)", X=X),
             step(f"params {keep}", "params", net, f"{made}.params", names=names)]))

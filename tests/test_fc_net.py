@@ -234,6 +234,32 @@ def styles(tmp_path_factory):
             "        loss, dscores = softmax_loss(scores, y)\n"
             "        if self.use_dropout:\n"
             "            dscores = dropout_backward(dscores, score_cache)\n"})
+    # correct: a default no JSON can carry, and the penalty taken through **kwargs
+    _package(folder, "inf_default", net={
+        "                 weight_scale=1e-2, dtype=np.float32, seed=None):\n":
+            "                 weight_scale=1e-2, dtype=np.float32, seed=None,\n"
+            "                 max_norm=float('inf')):\n"})
+    _package(folder, "reg_in_kwargs", net={
+        "                 dropout_keep_ratio=1, normalization=None, reg=0.0,\n":
+            "                 dropout_keep_ratio=1, normalization=None,\n",
+        "                 weight_scale=1e-2, dtype=np.float32, seed=None):\n":
+            "                 weight_scale=1e-2, dtype=np.float32, seed=None, **kwargs):\n"
+            "        reg = kwargs.get('reg', 1e-2)\n"})
+    # wrong: the seed reaches the second dropout layer only (the first layer's mask then
+    # follows the global generator); a loss that is an integer
+    _package(folder, "seed_second_layer_only", net={
+        "                out, drop_cache = dropout_forward(out, self.dropout_param)\n":
+            "                param = dict(self.dropout_param)\n"
+            "                if i == 1:\n"
+            "                    param.pop('seed', None)\n"
+            "                out, drop_cache = dropout_forward(out, param)\n"})
+    _package(folder, "integer_loss", net={"        return loss, grads\n":
+                                          "        return np.int64(loss), grads\n"})
+    # outside dropout: the softmax gradient doubled fails every gradient without dropout, and
+    # what the wide net's gradients show (kept units, scaling) is not held against dropout
+    _package(folder, "softmax_doubled", net={
+        "        loss, dscores = softmax_loss(scores, y)\n":
+            "        loss, dscores = softmax_loss(scores, y)\n        dscores = dscores * 2\n"})
     # a constructor that fails with dropout only: its error and line are shown
     _package(folder, "constructor_raises", net={'{"mode": "train", "p": dropout_keep_ratio}':
                                                 '{"mode": "train", "p": dropout}'})
@@ -242,7 +268,7 @@ def styles(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["unseeded_weights", "own_params_default_rng",
                                   "weights_held_elsewhere", "reg_by_default", "row_biases",
-                                  "kwargs_only", "slow"])
+                                  "kwargs_only", "slow", "inf_default", "reg_in_kwargs"])
 def test_a_correct_net_earns_full_marks_whatever_its_style(styles, name):
     result = styles[name]
     assert result.score == result.max_score == 130, [c.feedback for c in result.failed]
@@ -251,8 +277,8 @@ def test_a_correct_net_earns_full_marks_whatever_its_style(styles, name):
 def test_a_net_that_ignores_dtype_is_told_so_and_its_dropout_not_judged(styles):
     gradient = _check(styles["float32_params"], "net_gradient")
     assert gradient.passed  # outside dropout: not counted against the dropout checks
-    assert "the net computes in float32, though it was built with " \
-           "dtype=np.float64" in gradient.feedback
+    assert "its parameters or gradients come back as float32, though the net was built " \
+           "with dtype=np.float64" in gradient.feedback
 
 
 @pytest.mark.parametrize("name", ["infinite_gradient", "no_backward"])
@@ -408,3 +434,22 @@ def test_a_net_that_scales_or_drops_what_it_should_not_loses_net_inverted(styles
     result = styles[name]
     assert {c.id: c.score for c in result.failed} == {"net_inverted": 0}
     assert _check(result, "net_inverted").misconceptions == misconceptions
+
+
+def test_a_seed_that_misses_one_dropout_layer_is_caught(styles):
+    seed = _check(styles["seed_second_layer_only"], "net_seed")
+    assert seed.score == 0 and seed.misconceptions == ["net_seed_not_passed"]
+
+
+def test_a_loss_that_is_no_float_does_not_run(styles):
+    builds = _check(styles["integer_loss"], "net_builds")
+    assert builds.score == 0 and "(int64) as its loss" in builds.feedback
+
+
+def test_what_fails_outside_dropout_costs_no_dropout_check(styles):
+    result = styles["softmax_doubled"]
+    assert result.score == 130
+    for check in ("net_gradient", "net_inverted"):
+        assert "lies outside dropout" in _check(result, check).feedback
+    # the kept units can still be read: that check is judged, and passes
+    assert _check(result, "net_keep_ratio").feedback.startswith("✓")

@@ -14,7 +14,7 @@ from grader.checks.stats import close, differ, kept_tolerance
 from grader.fc_net import KEEPS, PROBE_KEEP, PROBE_WIDTH, SHAPES, H, Observations
 from grader.misconceptions import Prediction, explain
 from grader.student import StudentError
-from grader.verdict import Case
+from grader.verdict import Case, Verdict
 
 DROPOUT_KEEPS = KEEPS[1:]
 APPLIED = "\"Dropout is applied in training\""
@@ -156,33 +156,42 @@ def _gradient_problems(fc_net: Observations, keep: float) -> list[str]:
     return problems
 
 
-def check_net_gradient(fc_net, dropout_layer, verdict):
-    # What fails without dropout lies outside dropout (the FullyConnectedNets notebook's
-    # layers): those parameters are left out of the dropout settings' judgment, so long as
-    # there is a backward pass at all (some finite gradient that is not zero).
-    outside: dict[str, str] = {}
-    absent = False
+def _outside(fc_net: Observations) -> tuple[dict[str, str], bool]:
+    """What fails without dropout, by parameter: it lies outside dropout (the
+    FullyConnectedNets notebook's layers, or the net's precision), and no dropout check holds
+    it against the student; and whether the net has no backward pass at all (every gradient
+    zero or not finite), which is not excused. Empty when the net does not run."""
     try:
         plain = fc_net.trained(KEEPS[0], full=False)
         why = _unrepeatable(fc_net, KEEPS[0])
         outside = dict.fromkeys(SHAPES, why) if why else _gradient_problems(fc_net, KEEPS[0])
-        absent = bool(outside) and not any(np.any(np.isfinite(g) & (g != 0))
-                                           for g in plain.grads.values())
     except StudentError:
-        pass  # no net to judge: each case says so
+        return {}, False
+    absent = bool(outside) and not any(np.any(np.isfinite(g) & (g != 0))
+                                       for g in plain.grads.values())
+    return outside, absent
+
+
+def _where(fc_net: Observations) -> str:
+    """Where a gradient that fails without dropout goes wrong, as far as the grader can tell."""
+    coarse = fc_net.coarse()
+    if coarse is None:
+        return "in the affine, ReLU or softmax layers (the FullyConnectedNets notebook)"
+    return (f"in its precision: its parameters or gradients come back as {coarse}, though the "
+            "net was built with dtype=np.float64 (it must keep and compute them in that "
+            "dtype), and no numeric gradient with h = 1e-5 checks in less")
+
+
+def check_net_gradient(fc_net, dropout_layer, verdict):
+    # what fails without dropout is left out of the dropout settings' judgment
+    outside, absent = _outside(fc_net)
     judged = [name for name in SHAPES if name not in outside]
     if outside and not absent:
-        coarse = fc_net.coarse()
-        where = ("in the affine, ReLU or softmax layers (the FullyConnectedNets notebook)"
-                 if coarse is None else
-                 f"in its precision: the net computes in {coarse}, though it was built with "
-                 "dtype=np.float64 (it must keep its parameters in that dtype), and no "
-                 "numeric gradient with h = 1e-5 checks in less")
         then = (f"with dropout only {', '.join(judged)} were judged" if judged else
                 "the dropout settings were not judged and cost nothing here")
         verdict.note(f"without dropout ({fc_net.label(KEEPS[0])}) the gradient already fails: "
                      + "; ".join(dict.fromkeys(outside.values()))
-                     + f". The problem lies outside dropout, {where}, so {then}.")
+                     + f". The problem lies outside dropout, {_where(fc_net)}, so {then}.")
     expected = "equal within max(1e-8, 1e-5 (|analytic| + |numeric|)) per entry"
     for keep, name in _settings(fc_net):
         with verdict.case(name) as case:
@@ -197,9 +206,27 @@ def check_net_gradient(fc_net, dropout_layer, verdict):
                 case.fail(why, "the same loss: then the numeric gradient can be taken")
             elif problems := [problem for param, problem in
                               _gradient_problems(fc_net, keep).items() if param in judged]:
+                # "right without dropout, wrong with it" only where it was all right without
                 _blame(case, "analytic and numeric gradients differ: " + "; ".join(problems),
                        expected, dropout_layer["backward"],
-                       "dropout_backward gives a wrong dx", "net_backward_dropout")
+                       "dropout_backward gives a wrong dx",
+                       None if outside else "net_backward_dropout")
+
+
+def _outside_reading(fc_net: Observations, case: Case, verdict: Verdict, needs: tuple[str, ...],
+                     what: str) -> bool:
+    """Whether a reading of WHAT that failed is explained by the gradients it reads (NEEDS)
+    already failing without dropout: then CASE is not judged, and the feedback says so."""
+    outside, absent = _outside(fc_net)
+    failing = [name for name in needs if name in outside]
+    if not failing or absent:
+        return False
+    case.skip()
+    verdict.note(f"{what} is read from the gradients of {', '.join(needs)}, and without "
+                 f"dropout the gradient of {', '.join(failing)} already fails: the problem lies "
+                 f"outside dropout, {_where(fc_net)}, so it was not judged and costs nothing "
+                 "here")
+    return True
 
 
 def check_net_train_dropout(fc_net, dropout_layer, verdict):
@@ -271,7 +298,12 @@ def _dW3(reading: _Reading, x: np.ndarray, y: int, scale: float) -> np.ndarray:
 def check_net_keep_ratio(fc_net, dropout_layer, convention, verdict):
     with verdict.case(_wide(fc_net)) as case:
         _applied(fc_net, PROBE_KEEP)
-        reading = _read(fc_net)
+        try:
+            reading = _read(fc_net)
+        except StudentError:
+            if _outside_reading(fc_net, case, verdict, ("W2", "W3"), "which units were kept"):
+                return
+            raise
         merged, total = reading.fraction
         other = "net_drop_as_keep" if fc_net.era.meaning == "drop" else "net_keep_as_drop"
         cause = None if fc_net.era.guessed else explain(  # a guessed reading names nothing
@@ -291,7 +323,12 @@ def check_net_keep_ratio(fc_net, dropout_layer, convention, verdict):
 def check_net_inverted(fc_net, dropout_layer, verdict):
     with verdict.case(_wide(fc_net)) as case:
         _applied(fc_net, PROBE_KEEP)
-        reading = _read(fc_net)
+        try:
+            reading = _read(fc_net)
+        except StudentError:
+            if _outside_reading(fc_net, case, verdict, ("W2", "W3"), "which units were kept"):
+                return
+            raise
         # judged at the rate the units were kept (which net_keep_ratio judges): 0.75, or 0.25
         # where the keyword was read the other way round
         merged, _ = reading.fraction
@@ -306,7 +343,8 @@ def check_net_inverted(fc_net, dropout_layer, verdict):
             return bool(np.allclose(_dW3(reading, x, y, scale), observed, rtol=tolerance,
                                     atol=tolerance * np.max(np.abs(observed))))
 
-        if fits(1 / keep):
+        if fits(1 / keep) or _outside_reading(fc_net, case, verdict, ("W3", "b3"),
+                                              "how the kept units are scaled"):
             return
         scaled = next((how for how, scale in (("multiplied by nothing", 1.0),
                                               (f"divided by {keep:g} twice", keep ** -2))

@@ -88,8 +88,9 @@ def signature(module: types.ModuleType) -> dict:
             has_default = False
         else:
             has_default = True
-            if type(default) not in (int, float, bool, str, type(None)):
-                default = f"<{type(default).__name__}>"
+            if type(default) not in (int, float, bool, str, type(None)) or (
+                    type(default) is float and default - default != 0):  # inf and NaN: no JSON
+                default = f"<{type(default).__name__} {default!r}>"[:100]
         described.append([parameter.name, parameter.kind.name, has_default, default])
     return {"class": CLASS, "parameters": described}
 
@@ -105,12 +106,20 @@ def run(module: types.ModuleType, steps: list, arrays: list, np: types.ModuleTyp
         return None if index is None else arrays[index].copy()  # the student may change it
 
     def scalar(value):
-        """A loss that is one number, as a 0-d float64 array; anything else as it is."""
-        if type(value) in (int, float) or isinstance(value, np.generic | np.ndarray):
-            number = np.asarray(value, dtype=np.float64)
-            if number.size == 1:
+        """A loss that is one number, as a 0-d array of its own dtype (a float, an int, a
+        complex: the grader judges which); anything else as it is."""
+        if type(value) in (int, float, complex) or isinstance(value, np.generic | np.ndarray):
+            number = np.asarray(value)
+            if number.size == 1 and number.dtype.kind in "biufc":
                 return number.reshape(())
         return value
+
+    def real(value):
+        """The loss as a Python float, for the numeric gradient; only a real number is one."""
+        number = scalar(value)
+        if not isinstance(number, np.ndarray) or number.dtype.kind not in "biuf":
+            raise TypeError(f"the loss is {type(value).__name__}, not a real number")
+        return float(number)
 
     def loss(step, net):
         if step.get("reseed") is not None:  # the same draws for a mask that skips the seed
@@ -159,7 +168,7 @@ def run(module: types.ModuleType, steps: list, arrays: list, np: types.ModuleTyp
             try:
                 for delta in (h, -h):
                     weights.flat[index] = old + delta
-                    values.append(float(scalar(loss(step, net)[0])))
+                    values.append(real(loss(step, net)[0]))
             finally:  # the later steps see the net's own weights
                 weights.flat[index] = old
         return {"losses": describe(np.array(values, dtype=np.float64).reshape(-1, 2))}
