@@ -125,8 +125,6 @@ class Observations:
     stand_ins: list[tuple[str, str]] = field(default_factory=list)
     answers: dict[str, dict | StudentError] = field(default_factory=dict)
     coords: list[tuple[str, int]] = field(default_factory=list)
-    X: np.ndarray | None = None
-    y: np.ndarray | None = None
     probe_x: np.ndarray | None = None  # the wide net's one example, and its label
     probe_y: np.ndarray | None = None
 
@@ -315,11 +313,10 @@ def observe(student: Student, module: str, display: str, convention: str) -> Obs
         if found.era is None:
             raise StudentError("FullyConnectedNet's constructor takes no dropout keyword "
                                "(dropout_keep_ratio since 2020, dropout before)")
-        found.X, found.y = _data()
         found.coords = _sample()
         probe = np.random.default_rng(zlib.crc32(b"fc_net probe"))
         found.probe_x, found.probe_y = probe.standard_normal((1, D)), probe.integers(C, size=1)
-        arrays = [found.X, found.y, found.probe_x, found.probe_y]
+        arrays = [*_data(), found.probe_x, found.probe_y]
         for what, steps in plan(found, takes(reply.signature, "reg")):
             calls = sum(2 * len(s["coords"]) if s["op"] == "shifted"
                         else s["op"] in ("train", "scores") for s in steps)
@@ -338,7 +335,7 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
     build (weights copied from the net without dropout); the loss twice with the global
     generator reseeded (the gradient check's base and its repeat); the losses with each
     sampled coordinate moved; the loss twice after two different global seeds (the seed's
-    check); the scores twice.
+    check); the scores twice; for the net without dropout, its parameters (their dtype).
     Then the wide net on one example, with reg=0 where the constructor takes it (a penalty's
     gradient would hide which units were dropped). The arrays are X, y, the wide net's
     example and its label, by index."""
@@ -368,7 +365,8 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
                  reseed=SEED_CHECK[1]),
             step(f"scores {keep}", "scores", net, f"{made}.loss(X)", X=X),
             step(f"scores again {keep}", "scores", net, f"{made}.loss(X)", X=X),
-            step(f"params {keep}", "params", net, f"{made}.params", names=names)]))
+            *([step(f"params {keep}", "params", net, f"{made}.params", names=names)]
+              if keep == KEEPS[0] else [])]))
     made = _constructor(era, PROBE_KEEP, PROBE_WIDTH)
     probe_kwargs = {**kwargs, era.keyword: era.setting(PROBE_KEEP)}
     if takes_reg:

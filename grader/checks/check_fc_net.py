@@ -280,6 +280,17 @@ def _read(fc_net: Observations) -> _Reading:
     return _Reading(found, (rows1, rows2), kept)
 
 
+def _read_unless_outside(fc_net: Observations, case: Case, verdict: Verdict) -> _Reading | None:
+    """The wide net's reading; None (CASE not judged, and said) when it cannot be read because
+    the gradients it reads already fail without dropout; a StudentError otherwise."""
+    try:
+        return _read(fc_net)
+    except StudentError:
+        if _outside_reading(fc_net, case, verdict, ("W2", "W3"), "which units were kept"):
+            return None
+        raise
+
+
 def _dW3(reading: _Reading, x: np.ndarray, y: int, scale: float) -> np.ndarray:
     """dW3 of the wide net's loss on its one example, were each hidden layer affine - ReLU -
     dropout (the units kept as observed, multiplied by SCALE; a layer that kept every unit
@@ -298,12 +309,8 @@ def _dW3(reading: _Reading, x: np.ndarray, y: int, scale: float) -> np.ndarray:
 def check_net_keep_ratio(fc_net, dropout_layer, convention, verdict):
     with verdict.case(_wide(fc_net)) as case:
         _applied(fc_net, PROBE_KEEP)
-        try:
-            reading = _read(fc_net)
-        except StudentError:
-            if _outside_reading(fc_net, case, verdict, ("W2", "W3"), "which units were kept"):
-                return
-            raise
+        if (reading := _read_unless_outside(fc_net, case, verdict)) is None:
+            return
         merged, total = reading.fraction
         other = "net_drop_as_keep" if fc_net.era.meaning == "drop" else "net_keep_as_drop"
         cause = None if fc_net.era.guessed else explain(  # a guessed reading names nothing
@@ -323,12 +330,8 @@ def check_net_keep_ratio(fc_net, dropout_layer, convention, verdict):
 def check_net_inverted(fc_net, dropout_layer, verdict):
     with verdict.case(_wide(fc_net)) as case:
         _applied(fc_net, PROBE_KEEP)
-        try:
-            reading = _read(fc_net)
-        except StudentError:
-            if _outside_reading(fc_net, case, verdict, ("W2", "W3"), "which units were kept"):
-                return
-            raise
+        if (reading := _read_unless_outside(fc_net, case, verdict)) is None:
+            return
         # judged at the rate the units were kept (which net_keep_ratio judges): 0.75, or 0.25
         # where the keyword was read the other way round
         merged, _ = reading.fraction
