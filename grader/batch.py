@@ -8,11 +8,12 @@ as soon as it is done; a worker that dies costs only the submission it was gradi
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,10 +51,27 @@ def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None
         results.save(Path(out), report, result)
         events.put(("done", submission.id, os.getpid()))
 
-    run_session(take(), settings, done)
+    with orphans_swept(found.level):
+        run_session(take(), settings, done)
     events.close()
     events.join_thread()  # every event is on its way to the grader
     os._exit(0)  # nothing is left to do: skip unloading pytest and numpy
+
+
+@contextlib.contextmanager
+def orphans_swept(level: str) -> Iterator[None]:
+    """At the plain-process level, the fork server is the subreaper that sweeps what its
+    children leave; when it dies before its last sweep (a submission can kill it: same uid,
+    no PID namespace), its descendants come back to this process instead of init, and are
+    swept when the block ends. This process must have no other children to keep."""
+    if level != "none":
+        yield
+        return
+    jail.prctl(jail.PR_SET_CHILD_SUBREAPER, 1)
+    try:
+        yield
+    finally:
+        jail.sweep(set())
 
 
 def _die_with_parent() -> None:

@@ -7,11 +7,13 @@ machines without namespaces) and checks what it still promises."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import time
 import zipfile
@@ -389,6 +391,57 @@ def test_the_fallback_kills_every_descendant_daemons_included(fallback):
     time.sleep(max(0.0, finished + 1.5 - time.monotonic()))
     for path in out.glob("**/*.*"):
         assert FORGED not in path.read_text(), path
+
+
+ORPHAN = """
+import os, signal, sys, time
+from grader.batch import orphans_swept
+
+r, w = os.pipe()
+with orphans_swept(sys.argv[1]):
+    server = os.fork()  # stands for the fork server, a subreaper of its own at this level
+    if server == 0:
+        if os.fork() == 0:  # what a submission left: a daemon in a session of its own
+            os.setsid()
+            null = os.open(os.devnull, os.O_WRONLY)  # leaves the test's pipes alone
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            os.write(w, str(os.getpid()).encode())
+            time.sleep(30)
+            os._exit(0)
+        time.sleep(30)
+        os._exit(0)
+    orphan = int(os.read(r, 20))
+    os.kill(server, signal.SIGKILL)  # dead before its last sweep
+    os.waitpid(server, 0)
+print(orphan)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("level", ["none", "root"])
+def test_a_worker_sweeps_what_a_dead_fork_server_left(level):
+    # At the plain-process level a submission can kill its fork server (the same uid, no PID
+    # namespace) before the server sweeps what the submission left; the worker is the
+    # subreaper behind it. Elsewhere the PID namespace ends them, and the worker adds nothing.
+    done = subprocess.run([sys.executable, "-c", ORPHAN, level], capture_output=True,
+                          text=True, timeout=60, check=True, cwd=ROOT)
+    orphan = int(done.stdout)
+    try:
+        if level == "none":
+            assert not _settle(lambda: _alive(orphan))
+        else:  # the control: the orphan went to init, and nobody swept it
+            assert _alive(orphan)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(orphan, 9)
 
 
 def test_strict_refuses_where_full_containment_is_missing(monkeypatch):
