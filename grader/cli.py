@@ -118,6 +118,9 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     if skipped:
         click.echo(f"skipped what is not a submission (a folder, .py or .zip): "
                    f"{', '.join(skipped)}", err=True)
+    for submission in submissions:
+        if submission.note:
+            click.echo(submission.note, err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
                         rubric_path=rubric, convention=convention, extra_checks=extra_checks,
                         starter=starter, sandbox=sandbox, fc_net=fc_net)
@@ -152,7 +155,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     ids = {s.id for s in submissions}
     graded = [row for row in results.write_gradebook(out, checks, names) if row.id in ids]
     if len(submissions) == 1:
-        click.echo(terminal.feedback(results.load(out / graded[0].id / results.RESULTS)))
+        click.echo(terminal.feedback(results.read(out, graded[0].id)))
     else:
         click.echo(terminal.table(graded))
     click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")
@@ -172,7 +175,7 @@ def _report_to_ci(submissions: list[discover.Submission], out: Path,
     on_github = os.environ.get("GITHUB_ACTIONS") == "true"
     if not (on_github or junit_xml):
         return
-    graded = [(results.load(out / s.id / results.RESULTS), s.path) for s in submissions]
+    graded = [(results.read(out, s.id), s.path) for s in submissions]
     graded = [(r, p) for r, p in graded if r is not None]
     if on_github:
         for line in ci.write_github(graded):

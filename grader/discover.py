@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -18,6 +19,12 @@ SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "datasets"}
 MAX_ZIP_ENTRIES = 2000
 MAX_ZIP_BYTES = 64 << 20
 MAX_SEARCH_FILES = 5000
+MAX_DEPTH = 32  # folders below a submission's top; no real assignment nests a tenth of it
+MAX_ENTRIES = 100_000  # files and folders looked at in one submission (skipped folders unread)
+MAX_PY_BYTES = 8 << 20  # a .py file larger than this is neither searched nor copied
+MAX_HASHED_BYTES = 256 << 20  # past this, a file counts in the hash by its size and mtime
+# The files the grader writes beside the results folders: an id must never name one.
+OUTPUT_SUFFIXES = (".csv", ".html", ".json", ".xml")
 DEFINES = b"def dropout_forward"
 FC_NET_FILE = "cs231n/classifiers/fc_net.py"  # the notebook's second half
 
@@ -30,20 +37,35 @@ class SubmissionError(Exception):
     """A problem with one submission (a bad zip): it costs that submission its grade only."""
 
 
+UNREADABLE = "unreadable"  # the content hash of a submission whose files could not be read
+
+
 @dataclass(frozen=True)
 class Submission:
     """One student's work: a directory, a single ``.py`` file or a ``.zip`` of a directory."""
 
     id: str
     path: Path
+    note: str = ""  # why the id is not the entry's name, for the course staff
 
     @functools.cached_property
     def content_hash(self) -> str:
-        """SHA-256 of the submission's files: a regrade is needed only when it changes."""
-        return hash_files(self.path)
+        """SHA-256 of the submission's files: a regrade is needed only when it changes. A
+        submission that cannot be hashed (too deep, too many entries) is hashed by the reason,
+        so that it is not regraded until it changes; one that could not be read at all
+        (UNREADABLE) is regraded every time."""
+        try:
+            return hash_files(self.path)
+        except SubmissionError as err:
+            return hashlib.sha256(f"refused: {err}".encode()).hexdigest()
+        except OSError:
+            return UNREADABLE
 
     @property
     def kind(self) -> str:
+        """"dir", "zip" or "file"; "link" for an entry that is a symbolic link (never read)."""
+        if self.path.is_symlink():
+            return "link"
         if self.path.is_dir():
             return "dir"
         return "zip" if self.path.suffix == ".zip" else "file"
@@ -84,30 +106,64 @@ def find_submissions(path: Path, single: bool | None = None) -> tuple[list[Submi
     if single:
         if path.is_file() and path.suffix not in (".py", ".zip"):
             raise DiscoveryError(f"{path} is not a submission (a directory, .py or .zip)")
-        return [Submission(_id_of(path), path)], []
+        return [_submission(id_, path) for id_, path in assign_ids([path]).items()], []
     if not path.is_dir():
         raise DiscoveryError(f"{path} is a file; to grade it alone it must be a .py or .zip")
-    submissions, skipped = [], []
+    entries, skipped = [], []
     for entry in sorted(path.iterdir()):
         if entry.name.startswith(".") or entry.name in SKIP_DIRS:
             continue
         if entry.is_dir() or entry.suffix in (".py", ".zip"):
-            submissions.append(Submission(_id_of(entry), entry))
+            entries.append(entry)
         else:
-            skipped.append(entry.name)
-    seen: dict[str, Path] = {}
-    for sub in submissions:
-        if sub.id in seen:
-            raise DiscoveryError(
-                f"two submissions share the id {sub.id!r}: {seen[sub.id].name} and {sub.path.name}")
-        seen[sub.id] = sub.path
-    if not submissions:
+            skipped.append(printable(entry.name))
+    if not entries:
         raise DiscoveryError(f"nothing to grade in {path}: no directory, .py or .zip inside")
+    submissions = [_submission(id_, entry) for id_, entry in assign_ids(entries).items()]
     return sorted(submissions, key=lambda s: s.id), skipped
 
 
-def _id_of(path: Path) -> str:
-    return path.name if path.is_dir() else path.stem
+def _submission(id_: str, entry: Path) -> Submission:
+    """A Submission, with a note for the staff where its id is not simply its name."""
+    shown = printable(entry.name)
+    if id_ != _natural_id(entry):
+        note = (f"{shown} is graded as {id_}: its name is another entry's, or one of the "
+                "grader's own files")
+    elif shown != entry.name:
+        note = f"{shown} is graded as {id_}: its name is not UTF-8 text"
+    else:
+        note = ""
+    return Submission(id_, entry, note)
+
+
+def _natural_id(entry: Path) -> str:
+    return printable(entry.name if entry.is_dir() else entry.stem)
+
+
+def printable(name: str) -> str:
+    """A file name as text: bytes that are not UTF-8 (kept by Python as surrogates) shown as
+    ``\\xff`` escapes, so that it can be written to any file or terminal."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def assign_ids(entries: list[Path]) -> dict[str, Path]:
+    """Each entry's id: its name without ``.py`` or ``.zip``, as printable text. An id that
+    would name one of the grader's own files in the output folder (``grades.csv.py``), and
+    ids that several entries would share (``alice/`` and ``alice.py``), become the entry's
+    whole name with ``~`` and its kind instead (``grades.csv~py``, ``alice~dir``), so that no
+    entry can take another's results folder or the gradebook's place."""
+    ids = {entry: _natural_id(entry) for entry in entries}
+    while True:
+        taken: dict[str, list[Path]] = {}
+        for entry, id_ in ids.items():
+            taken.setdefault(id_, []).append(entry)
+        clashing = [entry for id_, owners in taken.items() for entry in owners
+                    if len(owners) > 1 or id_.lower().endswith(OUTPUT_SUFFIXES)]
+        if not clashing:
+            return {id_: entry for entry, id_ in ids.items()}
+        for entry in clashing:
+            kind = "dir" if entry.is_dir() else entry.suffix.lstrip(".")
+            ids[entry] = f"{ids[entry]}~{kind}"
 
 
 def regular(path: Path) -> bool:
@@ -120,58 +176,165 @@ def regular(path: Path) -> bool:
         return False
 
 
+def open_regular(path: Path) -> int:
+    """A read-only descriptor of PATH, which must be a regular file itself: the open follows no
+    link and does not block on a FIFO, and what was opened is checked, not what was looked at
+    before. Raises OSError (a SubmissionError for what is not a regular file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SubmissionError(f"{printable(path.name)} is not a regular file: it is not read")
+    return fd
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of PATH, a regular file (see :func:`open_regular`) of at most LIMIT bytes
+    (SubmissionError if it is larger)."""
+    fd = open_regular(path)
+    with open(fd, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise SubmissionError(f"{printable(path.name)} is larger than {limit >> 20} MB: "
+                              "it is not read")
+    return data
+
+
+def walk(root: Path) -> Iterator[Path]:
+    """The regular files under ROOT, folder by folder, in name order; hidden and skipped
+    folders (:data:`SKIP_DIRS`) are not entered, links are neither followed nor listed.
+    Iterative and bounded: a SubmissionError for folders nested deeper than MAX_DEPTH or more
+    than MAX_ENTRIES entries."""
+    stack, seen = [(root, 0)], 0
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = []
+                for entry in listing:
+                    seen += 1
+                    if seen > MAX_ENTRIES:
+                        raise SubmissionError(f"the submission holds more than {MAX_ENTRIES:,} "
+                                              "files and folders: it is not read")
+                    entries.append(entry)
+        except OSError:
+            continue
+        entries.sort(key=lambda e: e.name)
+        folders = []
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                yield Path(entry.path)
+            elif (entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
+                    and entry.name not in SKIP_DIRS):
+                folders.append(Path(entry.path))
+        if folders and depth == MAX_DEPTH:
+            raise SubmissionError(f"the submission's folders nest more than {MAX_DEPTH} deep "
+                                  f"(under {printable(str(folder.relative_to(root)))[:200]}): "
+                                  "it is not read")
+        stack += [(f, depth + 1) for f in reversed(folders)]
+
+
 def hash_files(path: Path) -> str:
-    """SHA-256 over a submission's files (relative names and bytes), in a stable order."""
-    digest = hashlib.sha256()
-    files = [path] if regular(path) else sorted(
-        p for p in path.rglob("*") if regular(p) and "__pycache__" not in p.parts)
+    """SHA-256 over a submission's files (relative names as bytes, and contents), in a stable
+    order; past MAX_HASHED_BYTES in all, a file counts by its size and modification time."""
+    digest, budget = hashlib.sha256(), MAX_HASHED_BYTES
+    if path.is_symlink() or not (regular(path) or path.is_dir()):
+        raise SubmissionError(f"{printable(path.name)} is a symbolic link or not a regular "
+                              "file: it is not read")
+    files = [path] if regular(path) else sorted(walk(path), key=_name_order)
     for file in files:
-        digest.update(str(file.relative_to(path) if file != path else file.name).encode())
+        digest.update(os.fsencode(file.relative_to(path) if file != path else file.name))
         digest.update(b"\0")
-        digest.update(file.read_bytes())
+        try:
+            fd = open_regular(file)
+        except (OSError, SubmissionError):
+            digest.update(b"\0unreadable\0")
+            continue
+        with open(fd, "rb") as f:
+            info = os.fstat(fd)
+            if info.st_size > budget:
+                digest.update(f"\0{info.st_size}:{info.st_mtime_ns}\0".encode())
+                continue
+            while chunk := f.read(1 << 20):
+                budget -= len(chunk)
+                digest.update(chunk)
     return digest.hexdigest()
 
 
+def _name_order(path: Path) -> list[bytes]:
+    return [os.fsencode(part) for part in path.parts]
+
+
 def extract_zip(archive: Path, dest: Path) -> Path:
-    """Unpack ARCHIVE into DEST, refusing anything that could escape it or exhaust the disk."""
+    """Unpack ARCHIVE into DEST, refusing anything that could escape it or exhaust the disk.
+    Whatever goes wrong while it is read (a bad CRC, an encrypted entry, an unknown
+    compression, an entry that is both a file and a folder) is a SubmissionError."""
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SubmissionError(f"{archive.name} is not a readable zip file ({exc})") from exc
+    except Exception as exc:  # anything a crafted zip makes the reader raise
+        raise SubmissionError(f"{printable(archive.name)} is not a readable zip file "
+                              f"({short_error(exc)})") from exc
     with zf:
-        entries = zf.infolist()
-        if len(entries) > MAX_ZIP_ENTRIES:
-            raise SubmissionError(f"{archive.name} holds {len(entries)} entries; "
-                                  f"at most {MAX_ZIP_ENTRIES} are unpacked")
-        budget = MAX_ZIP_BYTES
-        for info in entries:
-            name = PurePosixPath(info.filename.replace("\\", "/"))
-            drive = name.parts[:1] and ":" in name.parts[0]
-            if name.is_absolute() or ".." in name.parts or drive:
-                raise SubmissionError(f"{archive.name} has an unsafe path: {info.filename!r}")
-            if stat.S_ISLNK(info.external_attr >> 16):
-                raise SubmissionError(f"{archive.name} holds a symbolic link: {info.filename!r}")
-            target = dest.joinpath(*name.parts)
+        try:
+            _unpack(zf, printable(archive.name), dest)
+        except SubmissionError:
+            raise
+        except Exception as exc:
+            raise SubmissionError(f"{printable(archive.name)} could not be unpacked "
+                                  f"({short_error(exc)})") from exc
+    return dest
+
+
+def short_error(exc: BaseException) -> str:
+    """An exception as one short line: its type and the start of its message."""
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _unpack(zf: zipfile.ZipFile, name: str, dest: Path) -> None:
+    entries = zf.infolist()
+    if len(entries) > MAX_ZIP_ENTRIES:
+        raise SubmissionError(f"{name} holds {len(entries)} entries; "
+                              f"at most {MAX_ZIP_ENTRIES} are unpacked")
+    budget = MAX_ZIP_BYTES
+    for info in entries:
+        path = PurePosixPath(info.filename.replace("\\", "/"))
+        drive = path.parts[:1] and ":" in path.parts[0]
+        if path.is_absolute() or ".." in path.parts or drive:
+            raise SubmissionError(f"{name} has an unsafe path: {info.filename!r}")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise SubmissionError(f"{name} holds a symbolic link: {info.filename!r}")
+        if info.flag_bits & 0x1:
+            raise SubmissionError(f"{name} holds an encrypted entry ({info.filename!r}): "
+                                  "zip it again without a password")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED,
+                                      zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+            raise SubmissionError(f"{name} uses a compression method the grader cannot read "
+                                  f"({info.filename!r}): zip it again with the usual one")
+        target = dest.joinpath(*path.parts)
+        try:
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as out:
-                while chunk := src.read(1 << 16):
-                    budget -= len(chunk)
-                    if budget < 0:
-                        raise SubmissionError(f"{archive.name} unpacks to more than "
-                                              f"{MAX_ZIP_BYTES >> 20} MB")
-                    out.write(chunk)
-    return dest
+            out = open(target, "wb")  # an entry given twice: the last one wins
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            raise SubmissionError(f"{name} holds {info.filename!r} both as a file and as a "
+                                  "folder") from exc
+        with zf.open(info) as src, out:
+            while chunk := src.read(1 << 16):
+                budget -= len(chunk)
+                if budget < 0:
+                    raise SubmissionError(f"{name} unpacks to more than "
+                                          f"{MAX_ZIP_BYTES >> 20} MB")
+                out.write(chunk)
 
 
 def prepare(sub: Submission, scratch: Path | None) -> Path:
     """The directory or file to search: the submission itself, or its zip unpacked in SCRATCH
     (which only a zip needs)."""
-    if sub.path.is_file() and not regular(sub.path):
-        raise SubmissionError(f"{sub.path.name} is a symbolic link or not a regular file: "
-                              "it is not read")
+    if sub.kind == "link" or (sub.kind != "dir" and not regular(sub.path)):
+        raise SubmissionError(f"{printable(sub.path.name)} is a symbolic link or not a regular "
+                              "file: it is not read")
     if sub.kind != "zip":
         return sub.path
     dest = scratch / "unzipped"
@@ -186,15 +349,15 @@ def locate(path: Path) -> Target | None:
     ``.py`` defining it, nearest the root first. A file defining it beats one that does not.
     None when there is no candidate at all."""
     if path.is_file():
-        return Target(root=path.parent, file=path, module=None, display=path.name)
+        return Target(root=path.parent, file=path, module=None, display=printable(path.name))
     candidates = []
     for file in python_files(path):
         rel = file.relative_to(path)
         rank = (0 if rel.parts[-2:] == ("cs231n", "layers.py")
                 else 1 if rel.name == "layers.py" else 2)
         try:
-            defines = DEFINES in file.read_bytes()
-        except OSError:
+            defines = DEFINES in read_regular(file, MAX_PY_BYTES)
+        except (OSError, SubmissionError):
             continue
         if rank < 2 or defines:
             candidates.append((not defines, rank, len(rel.parts), str(rel), file))
@@ -222,20 +385,30 @@ def holds_fc_net(submission: Submission) -> bool:
     to tell: False)."""
     if submission.kind != "dir":
         return False
-    target = locate(submission.path)
+    try:
+        target = locate(submission.path)
+    except SubmissionError:
+        return False
     return target is not None and fc_net(target) is not None
 
 
-def python_files(root: Path):
+def python_files(root: Path) -> Iterator[Path]:
+    """The ``.py`` files under ROOT (see :func:`walk`), at most MAX_SEARCH_FILES of them, each
+    at most MAX_PY_BYTES."""
     count = 0
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIP_DIRS)
-        for name in sorted(files):
-            if name.endswith(".py") and regular(Path(folder) / name):
-                count += 1
-                if count > MAX_SEARCH_FILES:
-                    return
-                yield Path(folder) / name
+    for file in walk(root):
+        if file.suffix == ".py" and _small(file):
+            count += 1
+            if count > MAX_SEARCH_FILES:
+                return
+            yield file
+
+
+def _small(file: Path) -> bool:
+    try:
+        return os.lstat(file).st_size <= MAX_PY_BYTES
+    except OSError:
+        return False
 
 
 def _target(base: Path, file: Path) -> Target:
@@ -248,7 +421,7 @@ def _target(base: Path, file: Path) -> Target:
         parts.insert(0, package_dir.name)
         package_dir = package_dir.parent
     return Target(root=package_dir, file=file, module=".".join(parts),
-                  display=str(file.relative_to(base)))
+                  display=printable(str(file.relative_to(base))))
 
 
 def place(source: Path, dest: Path, name: Path, move: bool = False) -> Path:
@@ -269,13 +442,19 @@ def place(source: Path, dest: Path, name: Path, move: bool = False) -> Path:
 
 def copy_target(target: Target, dest: Path) -> Target:
     """Copy the Python files the child may import (the target's root, .py files only, within
-    the search limits) into DEST, and return the same target rooted there. The copy is
-    readable by all, whatever the umask: as root, the child reads it as a uid of its own."""
+    the search limits, MAX_ZIP_BYTES in all) into DEST, and return the same target rooted
+    there. The copy is readable by all, whatever the umask: as root, the child reads it as a
+    uid of its own."""
     files = [target.file] if target.module is None else python_files(target.root)
     root = target.file.parent if target.module is None else target.root
     dest.mkdir(parents=True, exist_ok=True)
     dest.chmod(0o755)
+    budget = MAX_ZIP_BYTES
     for file in files:
+        budget -= os.lstat(file).st_size
+        if budget < 0:
+            raise SubmissionError(f"the submission's Python files hold more than "
+                                  f"{MAX_ZIP_BYTES >> 20} MB: they are not copied")
         place(file, dest, file.relative_to(root))
     return Target(dest, dest / target.file.relative_to(root),
                   target.module, target.display)

@@ -8,6 +8,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader import discover
+
 # "Inline Question 1:" anywhere; or a cell that starts with a "Question" heading or label
 QUESTION = re.compile(r"inline\s+question|\A\s*(?:#+|\*\*|__)?\s*question\b", re.IGNORECASE)
 # "**Answer:**", "**Your Answer:**", "## Answer:", "# Answer",
@@ -16,6 +18,8 @@ ANSWER_LABEL = re.compile(r"^\s*[#*_${\s]*(?:\\color\{\w+\}\{\\textit\s*)?(?:you
                           r"\s*:?\s*[*_$}]*[ \t]*", re.IGNORECASE)
 ANSWER_START = re.compile(r"(?im)^[^\n]*\banswer\s*:|^\s*#+\s*(?:your\s+)?answer\b")
 UNANSWERED = ("fill this in", "fill in", "[fill this in]", "todo")
+MAX_NOTEBOOK_BYTES = 16 << 20  # a real Dropout notebook with its plots is a few MB
+MAX_CANDIDATES = 20  # notebooks searched for an Inline Question when none is Dropout.ipynb
 
 
 @dataclass(frozen=True)
@@ -32,21 +36,33 @@ class Answer:
 
 def find(path: Path) -> list[Path]:
     """The submission's assignment notebook: Dropout.ipynb, else any notebook that holds an
-    Inline Question (nearest the root first)."""
-    if not path.is_dir():
+    Inline Question (nearest the root first). Only regular files are considered (a link to
+    another student's notebook, a FIFO or a device is not), in folders the grader would walk
+    (:func:`grader.discover.walk`)."""
+    if path.is_symlink() or not path.is_dir():
         return []
-    notebooks = sorted(path.rglob("*.ipynb"), key=lambda p: (len(p.parts), str(p)))
-    notebooks = [p for p in notebooks if ".ipynb_checkpoints" not in p.parts]
+    try:
+        notebooks = [p for p in discover.walk(path) if p.suffix == ".ipynb"]
+    except discover.SubmissionError:
+        return []
+    notebooks.sort(key=lambda p: (len(p.parts), str(p)))
     named = [p for p in notebooks if p.name.lower() == "dropout.ipynb"]
     if named:
         return named[:1]
-    for candidate in notebooks:
-        try:
-            if QUESTION.search(candidate.read_text(encoding="utf-8", errors="replace")):
-                return [candidate]
-        except OSError:
-            continue
+    for candidate in notebooks[:MAX_CANDIDATES]:
+        text = _read(candidate)
+        if text is not None and QUESTION.search(text):
+            return [candidate]
     return []
+
+
+def _read(notebook: Path) -> str | None:
+    """NOTEBOOK's text: a regular file, no link followed, at most MAX_NOTEBOOK_BYTES; else
+    None."""
+    try:
+        return discover.read_regular(notebook, MAX_NOTEBOOK_BYTES).decode("utf-8", "replace")
+    except (OSError, discover.SubmissionError):
+        return None
 
 
 def extract(notebook: Path, base: Path | None = None) -> list[Answer]:
@@ -54,12 +70,19 @@ def extract(notebook: Path, base: Path | None = None) -> list[Answer]:
     "Answer:" label, or in the next markdown cell)."""
     import nbformat
 
-    try:
-        nb = nbformat.read(str(notebook), as_version=4)
-    except Exception:  # an unreadable notebook has no answers to show
+    text = _read(notebook)
+    if text is None:
         return []
-    shown = str(notebook.relative_to(base)) if base else notebook.name
-    cells = [c for c in nb.cells if c.cell_type == "markdown"]
+    shown = discover.printable(str(notebook.relative_to(base)) if base else notebook.name)
+    try:
+        cells = [c for c in nbformat.reads(text, as_version=4).cells
+                 if c.cell_type == "markdown"]
+        return _answers(cells, shown)
+    except Exception:  # an unreadable notebook (not JSON, too deep, odd cells) has no answers
+        return []
+
+
+def _answers(cells: list, shown: str) -> list[Answer]:
     answers = []
     for i, cell in enumerate(cells):
         source = cell.source

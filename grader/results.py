@@ -3,22 +3,26 @@ and the gradebook ``grades.csv``, always rebuilt from the results files on disk.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import json
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import __version__, starter
-from grader.discover import Submission
+from grader.discover import UNREADABLE, Submission
 from grader.rubric import Check, Rubric
 
 RESULTS = "results.json"
 RAW_REPORT = "pytest-report.json"
 GRADEBOOK = "grades.csv"
+MAX_RESULTS_BYTES = 64 << 20  # far more than any results.json the grader writes
 # A check's or submission's problem statuses, the first present winning; none of them is "ok".
 STATUS_ORDER = ("timeout", "memory", "crash", "error", "missing")
 GRADER_FAILED = ("The grader itself failed on this check: this is not your fault. "
@@ -174,39 +178,119 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             extra.get("from_starter", []))
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write TEXT to PATH so that readers see the old file or the new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
+    """Write TEXT to PATH so that readers see the old file or the new one, never a part. With
+    FOLDER (a descriptor of PATH's folder), the file is made and renamed there, by name: no
+    link on the way is followed. Text UTF-8 cannot encode (a lone surrogate) is escaped."""
+    if folder is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return write_atomic(path, text, folder)
+        finally:
+            os.close(folder)
+    while True:
+        tmp = f".{path.name}.{secrets.token_hex(6)}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o644, dir_fd=folder)
+            break
+        except FileExistsError:
+            continue
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        os.fchmod(fd, 0o644)  # whatever the umask: the course staff read the results
+        with open(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide results from the course staff
-        os.replace(tmp, path)
+        os.replace(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=folder)
         raise
 
 
-def save(out: Path, report: dict, result: SubmissionResult) -> None:
-    """Write OUT/<id>/pytest-report.json, then OUT/<id>/results.json (the file that counts)."""
-    folder = out / result.id
-    write_atomic(folder / RAW_REPORT, json.dumps(report, default=str, separators=(",", ":")))
-    write_atomic(folder / RESULTS, json.dumps(to_gradescope(result), indent=2))
-
-
-def load(path: Path) -> SubmissionResult | None:
-    """One results.json, or None if it is missing or unreadable."""
+def _open_folder(out: Path, sub_id: str, make: bool) -> int | None:
+    """A descriptor of OUT/<SUB_ID>, reached without following a link. With MAKE, whatever
+    else stands there (a link to another student's folder, left by an earlier run or planted
+    in a shared output folder; a file) is removed and a real folder made; without, None.
+    Raises OSError where the folder cannot be reached."""
+    top = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return from_gradescope(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError):
+        for _ in range(3):
+            try:
+                return os.open(sub_id, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                               dir_fd=top)
+            except FileNotFoundError:
+                if not make:
+                    return None
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(sub_id, 0o755, dir_fd=top)
+            except OSError as err:
+                if err.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                if not make:
+                    return None
+                os.unlink(sub_id, dir_fd=top)
+        raise OSError(f"{out / sub_id} keeps changing under the grader")
+    finally:
+        os.close(top)
+
+
+def save(out: Path, report: dict, result: SubmissionResult) -> None:
+    """Write OUT/<id>/pytest-report.json, then OUT/<id>/results.json (the file that counts),
+    into a real folder OUT/<id> (see :func:`_open_folder`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    folder = _open_folder(out, result.id, make=True)
+    try:
+        write_atomic(out / result.id / RAW_REPORT,
+                     json.dumps(report, default=str, separators=(",", ":")), folder)
+        write_atomic(out / result.id / RESULTS, json.dumps(to_gradescope(result), indent=2),
+                     folder)
+    finally:
+        os.close(folder)
+
+
+def _read_raw(out: Path, sub_id: str) -> dict | None:
+    """OUT/<SUB_ID>/results.json as JSON, when it is a regular file in a real folder (no link
+    followed), of a sane size, and says it is SUB_ID's; else None."""
+    try:
+        folder = _open_folder(out, sub_id, make=False)
+    except OSError:
+        return None
+    if folder is None:
+        return None
+    try:
+        fd = os.open(RESULTS, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=folder)
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = json.loads(f.read(MAX_RESULTS_BYTES + 1)[:MAX_RESULTS_BYTES])
+        return data if data["extra_data"]["id"] == sub_id else None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+    finally:
+        os.close(folder)
+
+
+def read(out: Path, sub_id: str) -> SubmissionResult | None:
+    """The result of SUB_ID in OUT, or None if it is missing or unreadable."""
+    data = _read_raw(out, sub_id)
+    try:
+        return None if data is None else from_gradescope(data)
+    except (KeyError, TypeError, ValueError):
         return None
 
 
 def iter_results(out: Path) -> Iterator[SubmissionResult]:
-    """Every readable results.json under OUT, by id, one at a time."""
-    for path in sorted(out.glob(f"*/{RESULTS}")):
-        if (result := load(path)) is not None:
+    """Every readable result under OUT, by id, one at a time: folders that are links, and
+    results that name another id, are not read."""
+    try:
+        with os.scandir(out) as listing:
+            ids = sorted(e.name for e in listing if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return
+    for sub_id in ids:
+        if (result := read(out, sub_id)) is not None:
             yield result
 
 
@@ -224,10 +308,10 @@ class Row:
 
 def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
     """True if OUT holds a result for SUBMISSION graded from the same files and settings."""
-    try:
-        extra = json.loads((out / submission.id / RESULTS).read_text())["extra_data"]
-    except (OSError, ValueError, KeyError, TypeError):
+    data = _read_raw(out, submission.id)
+    if data is None or submission.content_hash == UNREADABLE:
         return False
+    extra = data["extra_data"]
     return (extra.get("content_hash") == submission.content_hash
             and extra.get("settings") == fingerprint)
 

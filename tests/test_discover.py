@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 
 import pytest
@@ -90,11 +91,38 @@ def test_an_unreadable_path_is_a_usage_error(tmp_path, monkeypatch):
         discover.find_submissions(sub)
 
 
-def test_two_submissions_with_one_id_are_refused(tmp_path):
+def test_ids_two_entries_share_are_neither_ones_and_the_staff_is_told(tmp_path):
+    # one student cannot take another's id (nor stop the run by sharing it)
     _touch(tmp_path / "alice.py")
     _touch(tmp_path / "alice" / "layers.py")
-    with pytest.raises(discover.DiscoveryError, match="share the id 'alice'"):
-        discover.find_submissions(tmp_path)
+    _touch(tmp_path / "bob.py")
+    subs, _ = discover.find_submissions(tmp_path)
+    assert {s.id: s.path.name for s in subs} == {
+        "alice~dir": "alice", "alice~py": "alice.py", "bob": "bob.py"}
+    assert [s.note for s in subs if s.id == "alice~py"] == [
+        "alice.py is graded as alice~py: its name is another entry's, or one of the grader's "
+        "own files"]
+    assert [s.note for s in subs if s.id == "bob"] == [""]
+
+
+@pytest.mark.parametrize(("name", "folder", "expected"), [
+    ("grades.csv.py", False, "grades.csv~py"), ("report.html.py", False, "report.html~py"),
+    ("written_answers.csv", True, "written_answers.csv~dir"),
+    ("results.JSON.zip", False, "results.JSON~zip")])
+def test_an_id_never_names_one_of_the_graders_own_files(tmp_path, name, folder, expected):
+    (tmp_path / name).mkdir() if folder else _touch(tmp_path / name)
+    [sub], _ = discover.find_submissions(tmp_path)
+    assert sub.id == expected
+
+
+def test_a_name_that_is_not_utf8_is_an_escaped_id(tmp_path):
+    raw = os.fsencode(tmp_path) + b"/dave\xff.py"
+    with open(raw, "w") as f:
+        f.write("x = 1\n")
+    [sub], _ = discover.find_submissions(tmp_path)
+    assert sub.id == "dave\\xff"  # the four characters \ x f f: text any file can hold
+    assert sub.id.encode("utf-8")
+    assert sub.note == "dave\\xff.py is graded as dave\\xff: its name is not UTF-8 text"
 
 
 def _zip(path, entries):
@@ -152,3 +180,56 @@ def test_content_hash_changes_with_content_only(tmp_path):
     assert discover.hash_files(tmp_path / "s") == before
     f.write_text(f.read_text() + "# edit\n")
     assert discover.hash_files(tmp_path / "s") != before
+
+
+def test_folders_nested_too_deep_are_the_submissions_error_never_a_crash(tmp_path):
+    sub = tmp_path / "deep"
+    _touch(sub / "layers.py")
+    folder = sub
+    for _ in range(discover.MAX_DEPTH + 1):
+        folder = folder / "d"
+    folder.mkdir(parents=True)
+    with pytest.raises(discover.SubmissionError, match="nest more than 32 deep"):
+        discover.locate(sub)
+    submission = discover.Submission("deep", sub)
+    assert submission.content_hash == discover.Submission("deep", sub).content_hash  # stable
+    assert not discover.holds_fc_net(submission)
+    (folder.parent / "d").rmdir()  # one level less: read as usual
+    assert discover.locate(sub).display == "layers.py"
+
+
+def test_a_submission_with_too_many_entries_is_its_own_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(discover, "MAX_ENTRIES", 10)
+    for i in range(11):
+        _touch(tmp_path / f"f{i}.txt", "")
+    with pytest.raises(discover.SubmissionError, match="more than 10 files and folders"):
+        list(discover.walk(tmp_path))
+
+
+def test_names_are_hashed_as_bytes(tmp_path):
+    sub = tmp_path / "s"
+    _touch(sub / "layers.py")
+    before = discover.hash_files(sub)
+    with open(os.fsencode(sub) + b"/notes\xff.txt", "w") as f:
+        f.write("x")
+    after = discover.hash_files(sub)
+    os.rename(os.fsencode(sub) + b"/notes\xff.txt", os.fsencode(sub) + b"/notes\xfe.txt")
+    assert len({before, after, discover.hash_files(sub)}) == 3
+
+
+def test_links_fifos_and_devices_are_neither_walked_nor_read(tmp_path):
+    other = _touch(tmp_path / "alice" / "layers.py")
+    sub = tmp_path / "bob"
+    _touch(sub / "mine.py", "x = 1\n")
+    (sub / "layers.py").symlink_to(other)
+    (sub / "linked").symlink_to(tmp_path / "alice")
+    os.mkfifo(sub / "fifo.py")
+    assert [p.name for p in discover.walk(sub)] == ["mine.py"]
+    with pytest.raises(discover.SubmissionError, match="not a regular file"):
+        discover.read_regular(sub / "fifo.py", 100)  # and it does not block
+    with pytest.raises(OSError):
+        discover.read_regular(sub / "layers.py", 100)
+    link = tmp_path / "carol"
+    link.symlink_to(tmp_path / "alice")  # a whole submission that is a link
+    with pytest.raises(discover.SubmissionError, match="symbolic link"):
+        discover.prepare(discover.Submission("carol", link), None)
