@@ -12,7 +12,9 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -27,13 +29,18 @@ POLL_SECONDS = 0.5
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None) -> None:
+def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None,
+            scratch: str) -> None:
     """A worker process: one pytest session over the submissions it takes from TASKS, on CPU
     alone (with its fork server and children) if given, with the containment it takes from
-    LEVELS (found by the grader meanwhile; None: there is nothing to grade)."""
+    LEVELS (found by the grader meanwhile; None: there is nothing to grade). Its temporary
+    folders (unpacked zips, children's copies) are made in SCRATCH/<its pid>, which the
+    grader removes if it dies."""
     from grader.plugin import run_session  # pytest and numpy load in the workers only
 
     _die_with_parent()
+    tempfile.tempdir = _scratch_of(Path(scratch), os.getpid())
+    os.mkdir(tempfile.tempdir, 0o755)
     if (found := levels.get()) is None:
         os._exit(0)
     settings = replace(settings, containment=found)
@@ -56,6 +63,10 @@ def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None
     events.close()
     events.join_thread()  # every event is on its way to the grader
     os._exit(0)  # nothing is left to do: skip unloading pytest and numpy
+
+
+def _scratch_of(scratch: Path, pid: int) -> str:
+    return str(scratch / str(pid))
 
 
 @contextlib.contextmanager
@@ -110,6 +121,10 @@ class _Pool:
     def __init__(self, submissions: list[Submission], out: Path, settings: Settings,
                  on_result: Callable[[str], None] | None):
         self.context = multiprocessing.get_context("spawn")
+        # the workers' temporary folders, traversable by all like /tmp (a child running as a
+        # uid of its own reads its copy there)
+        self.scratch = Path(tempfile.mkdtemp(prefix="dropout-grader-batch-"))
+        self.scratch.chmod(0o755)
         self.tasks, self.events = self.context.Queue(), self.context.Queue()
         self.levels = self.context.Queue()  # one containment for each worker that starts
         self.containment: Containment | None = None
@@ -170,12 +185,14 @@ class _Pool:
             process.join(timeout=5)
             if process.is_alive():
                 process.kill()
+                process.join(timeout=5)
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def _start_worker(self, slot: int) -> None:
         cpu = self.cpus[slot % len(self.cpus)] if self.cpus else None
         process = self.context.Process(
             target=_worker, args=(self.tasks, self.events, self.levels, self.settings,
-                                  str(self.out), cpu), daemon=True)
+                                  str(self.out), cpu, str(self.scratch)), daemon=True)
         process.start()
         self.workers[process.pid] = process
         self.slots[process.pid] = slot
@@ -198,6 +215,7 @@ class _Pool:
         self._handle_events(POLL_SECONDS)  # what a worker said before it went comes first
         for pid in dead:
             process, slot = self.workers.pop(pid), self.slots.pop(pid)
+            shutil.rmtree(_scratch_of(self.scratch, pid), ignore_errors=True)
             for lost in self.grading.pop(pid, {}).values():
                 self._lose(lost, f"the grading worker died (exit code {process.exitcode})")
             if self.remaining:

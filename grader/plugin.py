@@ -200,28 +200,45 @@ class GradingPlugin:
     # -- one submission ---------------------------------------------------------------------
 
     def _stage(self, submission: discover.Submission) -> _Staged:
-        """Unpack and locate SUBMISSION and launch its child; never raises for a bad one."""
+        """Unpack and locate SUBMISSION and launch its child. Never raises: whatever fails
+        while the grader handles the submission's files is that submission's problem."""
         staged = _Staged(submission, time.monotonic(), contextlib.ExitStack())
         try:
             scratch = None
             if submission.kind == "zip":
                 scratch = Path(tempfile.mkdtemp(prefix="dropout-grader-"))
                 staged.resources.callback(self._remove_later, scratch)
-            try:
-                staged.target = discover.locate(discover.prepare(submission, scratch))
-            except discover.SubmissionError as err:
-                staged.problem = str(err)
+            staged.target = discover.locate(discover.prepare(submission, scratch))
             if staged.target is not None:
                 staged.fc_net = discover.fc_net(staged.target)  # its own, not the starter's
                 staged.box = staged.resources.enter_context(Sandbox(
                     staged.target, self.settings.limits, self.server, self.settings.rng_seed,
                     remove=self._remove_later, starter=self.settings.starter))
+        except Exception as err:
+            staged.target, staged.fc_net, staged.box = None, None, None
+            staged.problem = (
+                str(err) if isinstance(err, discover.SubmissionError) else
+                f"the grader could not read the submission's files ({discover.short_error(err)})")
         except BaseException:
             staged.resources.close()
             raise
         return staged
 
     def _grade(self, session: pytest.Session, staged: _Staged) -> None:
+        """Run the checks on STAGED and hand its report on. Whatever escapes the checks (none
+        should) costs this submission alone: it is recorded as the grader's failure on it."""
+        try:
+            self._run_checks(session, staged)
+        except Exception as err:
+            self.current = None
+            self.report.take()  # the entries of its checks that did run
+            staged.resources.close()
+            facts = {"id": staged.submission.id, "path": str(staged.submission.path),
+                     "failed": discover.short_error(err),  # no content hash: retried next run
+                     "checks": self.check_facts[staged.fc_net is not None]}
+            self.on_done(staged.submission, {"grader": facts})
+
+    def _run_checks(self, session: pytest.Session, staged: _Staged) -> None:
         submission, target, box = staged.submission, staged.target, staged.box
         graded = {c["id"] for c in self.check_facts[staged.fc_net is not None]}
         items = [item for item in session.items if check_id(item) in graded]

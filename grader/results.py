@@ -86,6 +86,8 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
     facts = report["grader"]
     if facts.get("checks"):
         rubric = Rubric(tuple(Check(**c) for c in facts["checks"]), rubric.convention)
+    if facts.get("failed"):  # outside any check: no check's result can be trusted
+        return grader_failure(facts["id"], rubric, facts["failed"])
     by_check = {t.get("metadata", {}).get("check"): t for t in report.get("tests", [])}
     checks, statuses = [], set()
     for check in rubric.checks:

@@ -122,11 +122,15 @@ class Sandbox:
         code meanwhile (which could take the core from the one being judged). Failures are
         kept in ``dead``, never raised."""
         self._workdir = tempfile.mkdtemp(prefix="dropout-grader-run-")
-        self.target = copy_target(self.target, Path(self._workdir) / "submission")
-        if self.starter is not None:
-            self.target, self.from_starter = overlay(self.target,
-                                                     Path(self._workdir) / "submission",
-                                                     self.starter)
+        try:
+            self.target = copy_target(self.target, Path(self._workdir) / "submission")
+            if self.starter is not None:
+                self.target, self.from_starter = overlay(self.target,
+                                                         Path(self._workdir) / "submission",
+                                                         self.starter)
+        except BaseException:  # a copy refused (too large, say) leaves nothing behind
+            self.remove(self._workdir)
+            raise
         inside = self.target  # the same target, as the child sees it
         if self.server.level != "none":
             root = Path(SUBMISSION)
