@@ -137,7 +137,12 @@ class GradingPlugin:
         self.check_facts = {has: [asdict(c) for c in self.rubric.graded(has)]
                             for has in (False, True)}
         order = {cid: i for i, cid in enumerate(ids)}
-        items.sort(key=lambda item: order[check_id(item)])
+        # hidden checks last: from the first one on, what the code prints is the staff's only
+        items.sort(key=lambda item: (self._hidden(item), order[check_id(item)]))
+
+    def _hidden(self, item: pytest.Item) -> bool:
+        """Whether ITEM's check is hidden from students (any visibility but "visible")."""
+        return self.rubric[check_id(item)].visibility != "visible"
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):
@@ -161,7 +166,7 @@ class GradingPlugin:
         meta = {"check": check_id(item)}
         verdict = item.stash.get(VERDICT, None)
         if call.when == "call" and verdict is not None and item.stash.get(JUDGED, False):
-            hidden = self.rubric[meta["check"]].visibility != "visible"
+            hidden = self._hidden(item)
             meta.update(fraction=verdict.fraction, feedback=verdict.feedback(hidden=hidden),
                         judged=True, misconceptions=verdict.misconceptions,
                         status=verdict.status)
@@ -256,11 +261,14 @@ class GradingPlugin:
                 if VERDICT in item.stash:
                     del item.stash[VERDICT]
                 self.item = item
+                if box is not None and self._hidden(item):
+                    box.output.hide()  # the code may print a hidden check's inputs, now or later
                 item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
             self.current = None
         # a failure of the whole submission is told in the summary and the first check only
         facts.update(file=target.display if target else None,
-                     output=box.output.text() if box else "", problem=student.told,
+                     output=box.output.text() if box else "",
+                     staff_output=box.output.hidden_text() if box else "", problem=student.told,
                      from_starter=box.from_starter if box else [],
                      sandbox=self.settings.containment.describe())
         tests = self.report.take()

@@ -60,6 +60,7 @@ class SubmissionResult:
     path: str = ""  # where the submission was graded from
     sandbox: str = ""  # the containment it was graded in: "sandbox: ..."
     from_starter: list[str] = field(default_factory=list)  # files the starter code gave it
+    staff_output: str = ""  # what the code printed once hidden checks ran: the staff's only
 
     @property
     def score(self) -> float:
@@ -112,7 +113,8 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
                             facts.get("output", ""), facts.get("content_hash", ""),
                             round(float(report.get("duration", 0.0)), 3),
                             facts.get("settings", ""), facts.get("path", ""),
-                            facts.get("sandbox", ""), list(facts.get("from_starter", [])))
+                            facts.get("sandbox", ""), list(facts.get("from_starter", [])),
+                            facts.get("staff_output", ""))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str,
@@ -162,7 +164,8 @@ def to_gradescope(result: SubmissionResult) -> dict:
                            "content_hash": result.content_hash, "grader": __version__,
                            "settings": result.settings, "path": result.path,
                            "sandbox": result.sandbox, "from_starter": result.from_starter,
-                           "captured_output": result.output}}
+                           "captured_output": result.output,
+                           "staff_output": result.staff_output}}
 
 
 def from_gradescope(data: dict) -> SubmissionResult:
@@ -177,7 +180,7 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             extra.get("captured_output", ""), extra.get("content_hash", ""),
                             data.get("execution_time", 0.0), extra.get("settings", ""),
                             extra.get("path", ""), extra.get("sandbox", ""),
-                            extra.get("from_starter", []))
+                            extra.get("from_starter", []), extra.get("staff_output", ""))
 
 
 def write_atomic(path: Path, text: str, folder: int | None = None) -> None:

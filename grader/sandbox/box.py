@@ -61,19 +61,36 @@ class CapturedOutput:
     limit: int
     data: bytearray = field(default_factory=bytearray)
     dropped: int = 0
+    hidden: CapturedOutput | None = None  # what came once hidden checks ran (see hide)
 
     def feed(self, chunk: bytes) -> None:
+        if self.hidden is not None:
+            self.hidden.feed(chunk)
+            return
         room = self.limit - len(self.data)
         self.data += chunk[:room]
         self.dropped += max(0, len(chunk) - room)
 
+    def hide(self) -> None:
+        """From now on, what the code prints is kept apart, for the course staff only: a
+        hidden check's inputs may be printed during it or remembered and printed later."""
+        if self.hidden is None:
+            self.hidden = CapturedOutput(self.limit)
+
     def text(self) -> str:
+        """What students may see: what was printed before any hidden check ran."""
         text = self.data.decode("utf-8", "replace")
         if self.dropped:
             total = len(self.data) + self.dropped
             text += (f"\n[... the code printed {size(total)}; the first {size(self.limit)} "
                      "are shown]")
+        if self.hidden is not None and (self.hidden.data or self.hidden.dropped):
+            text += "\n[what the code printed once hidden checks ran is shown to the staff only]"
         return text
+
+    def hidden_text(self) -> str:
+        """What was printed once hidden checks ran ("" if none ran)."""
+        return "" if self.hidden is None else self.hidden.text()
 
 
 def size(n: float) -> str:
