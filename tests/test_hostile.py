@@ -306,6 +306,7 @@ def _probe(batch) -> dict:
 def test_the_network_is_out_of_reach(batch):
     found = _probe(batch)
     assert found["network"] == "PermissionError" and batch.connections == 0  # no socket at all
+    assert found["socketpair"] == "PermissionError"  # not even a pair of Unix sockets
     assert found["interfaces"] in (["lo"], "PermissionError")
 
 

@@ -43,11 +43,12 @@ SYSCALLS = {"x86_64": {"clone": 56}, "aarch64": {"clone": 220}}
 # memory outside its limits (memfd, System V shared memory, userfaultfd), and kernel
 # interfaces no dropout layer needs.
 REFUSED = {
-    "x86_64": {"keyctl": 250, "add_key": 248, "request_key": 249, "socket": 41,
+    "x86_64": {"keyctl": 250, "add_key": 248, "request_key": 249, "socket": 41, "socketpair": 53,
                "sched_setaffinity": 203, "memfd_create": 319, "shmget": 29,
                "userfaultfd": 323, "bpf": 321, "perf_event_open": 298, "io_uring_setup": 425,
                "io_uring_enter": 426, "io_uring_register": 427},
     "aarch64": {"keyctl": 219, "add_key": 217, "request_key": 218, "socket": 198,
+                "socketpair": 199,
                 "sched_setaffinity": 122, "memfd_create": 279, "shmget": 194,
                 "userfaultfd": 282, "bpf": 280, "perf_event_open": 241, "io_uring_setup": 425,
                 "io_uring_enter": 426, "io_uring_register": 427}}
