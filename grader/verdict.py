@@ -44,6 +44,12 @@ class Verdict:
     cases: list[Case] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said whatever the cases' outcome
 
+    def not_exercised(self, why: str) -> None:
+        """Earn nothing, saying WHY in one line: the property this check names was never
+        exercised, so passing it would mean nothing."""
+        with self.case("dropout in train mode") as case:
+            case.fail(why)
+
     def note(self, text: str) -> None:
         """A line of feedback beside the cases (why some were not judged, say)."""
         self.notes.append(text)

@@ -72,3 +72,25 @@ def test_gradebook_has_a_row_per_submission_and_a_column_per_check(bundled):
     only_2d = next(r for r in rows if r["id"] == "only_2d")
     assert float(only_2d["forward_shape"]) == pytest.approx(10 / 3, abs=0.01)
     assert float(only_2d["score"]) == pytest.approx(90 + 10 / 3, abs=0.01)
+
+
+@pytest.mark.parametrize("sub_id", ["identity", "no_drop"])
+def test_what_dropping_nothing_never_showed_earns_nothing_and_says_why(bundled, sub_id):
+    _, graded = bundled
+    checks = {c.id: c for c in graded[sub_id].checks}
+    assert graded[sub_id].score == 45
+    for cid in ("mean_preserved", "seeded_determinism", "backward_gradient"):
+        assert checks[cid].score == 0
+        assert checks[cid].feedback == (
+            "✗ dropout in train mode: not judged: in train mode your forward pass kept every "
+            "unit at p = 0.25, 0.4, 0.7 (see keep_probability), so nothing was dropped at "
+            "random for this check to see")
+    assert "drops no unit at all" in checks["keep_probability"].feedback  # named where made
+
+
+def test_a_correct_solution_of_any_style_is_judged_on_every_property(bundled):
+    # the rule takes nothing from code that drops: every correct bundled layer keeps its 100
+    _, graded = bundled
+    for sub_id in ("starter_style", "binomial", "boolean_mask", "full_layers", "zipped"):
+        assert graded[sub_id].score == 100
+        assert "not judged" not in "".join(c.feedback for c in graded[sub_id].checks)

@@ -190,12 +190,13 @@ EXPECTED = {
     "python2": ("error", "SyntaxError in python2.py, line 4", 0),
     # a forward that gives no output earns nothing: not even "x untouched"
     "fake_stdout": ("ok", "dropout_forward returned None instead of out", 0),
-    # zeros of the right shape and dtype, the same every call: shape, dtype, x untouched and
-    # determinism hold (35 points), and dx = 0 is the true gradient of a constant forward (15);
-    # every value-based check is judged on the bytes, whatever numpy says in the child
-    "monkeypatch_numpy": ("ok", "kept 0.0% of the units", 50),
+    # zeros of the right shape and dtype, the same every call: shape, dtype and x untouched
+    # hold (25 points); with every unit dropped, the seed and the gradient have no mask to
+    # show and are not judged; every value-based check is judged on the bytes, whatever numpy
+    # says in the child
+    "monkeypatch_numpy": ("ok", "kept 0.0% of the units", 25),
     "monkeypatch_builtins": ("crash", "during the import of monkeypatch_builtins.py", 0),
-    "lies": ("ok", "dropout_backward returned a NotAnArray instead of dx", 35),
+    "lies": ("ok", "dropout_backward returned a NotAnArray instead of dx", 25),
     "borrows_reference": ("error", "No module named 'reference'", 0),
     "borrows_grader": ("error", "No module named 'grader'", 0),
     "sneaky": ("ok", "dropout_forward returned None instead of out", 0),

@@ -114,7 +114,9 @@ def check_keep_probability(student, verdict, notebook_runs, notebook_x, conventi
                 case.fail(f"kept {kept:.1%} of the units", f"{keep:.0%} (± {tol:.1%})", cause)
 
 
-def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention):
+def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention, no_dropout):
+    if no_dropout:  # nothing scaled: a mean kept by changing nothing shows nothing
+        return verdict.not_exercised(no_dropout)
     cause = _cause(notebook_runs, notebook_x, convention)
     mean_x = float(np.mean(notebook_x))
     for keep in NOTEBOOK_KEEPS:
@@ -143,7 +145,9 @@ def check_input_untouched(student, verdict, rng):
                           "x as it was", "modifies_input")
 
 
-def check_seeded_determinism(student, verdict, rng):
+def check_seeded_determinism(student, verdict, rng, no_dropout):
+    if no_dropout:  # no mask at random: nothing for a seed to reproduce
+        return verdict.not_exercised(no_dropout)
     x = _input(rng, (100, 100))
     runs = student.forward_all({name: (x, {"mode": "train", "p": 0.5, "seed": seed})
                                 for name, seed in (("first", 123), ("again", 123),

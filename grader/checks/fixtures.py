@@ -10,8 +10,8 @@ import functools
 import numpy as np
 import pytest
 
-from grader.convention import NOTEBOOK_KEEPS
-from grader.student import Attempt
+from grader.convention import NOTEBOOK_KEEPS, Convention
+from grader.student import Attempt, StudentError
 
 # The notebook draws randn(500, 500) + 10. A sixth of its units keeps every 8-sigma band far
 # from every mistake (the bands widen by sqrt(6.25) = 2.5; tests/test_units.py shows the
@@ -38,3 +38,32 @@ def notebook_runs(student, notebook_x, convention) -> dict[float, Attempt]:
     no seed, as in the notebook); shared by keep_probability and mean_preserved."""
     return student.forward_all({keep: (notebook_x, {"mode": "train", "p": convention.p(keep)})
                                 for keep in NOTEBOOK_KEEPS})
+
+
+@pytest.fixture(scope="session")
+def no_dropout(notebook_runs, notebook_x, convention) -> str | None:
+    """Why a check whose property shows only when units are dropped at random (the mean kept
+    by scaling, the seed reproducing a mask, the gradient through a mask) has nothing to
+    judge: the train-mode forward pass kept every unit, or none, at every p of the notebook's
+    runs. None when it was seen dropping some units and keeping others (or a run failed: the
+    checks judge that themselves)."""
+    return unexercised(notebook_runs, notebook_x, convention)
+
+
+def unexercised(runs: dict[float, Attempt], x: np.ndarray, convention: Convention) -> str | None:
+    kept = set()
+    for run in runs.values():
+        try:
+            out = run.get().array(0, "out")
+        except StudentError:
+            return None
+        if out.shape != x.shape:
+            return None
+        kept.add(np.count_nonzero(out) / out.size)
+    if not kept <= {0.0, 1.0}:
+        return None
+    what = {frozenset({1.0}): "kept every unit", frozenset({0.0}): "dropped every unit"}.get(
+        frozenset(kept), "kept every unit or none")
+    ps = ", ".join(f"{convention.p(keep):g}" for keep in runs)
+    return (f"not judged: in train mode your forward pass {what} at p = {ps} (see "
+            "keep_probability), so nothing was dropped at random for this check to see")
