@@ -121,6 +121,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     for submission in submissions:
         if submission.note:
             click.echo(submission.note, err=True)
+    alone = single if single is not None else discover.is_submission(path)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
                         rubric_path=rubric, convention=convention, extra_checks=extra_checks,
                         starter=starter, sandbox=sandbox, fc_net=fc_net)
@@ -129,22 +130,20 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     if len(todo) < len(submissions):
         click.echo(f"{len(submissions) - len(todo)} unchanged since the last run into {out}, "
                    "not regraded (--force regrades them)", err=True)
-    alone = single if single is not None else discover.is_submission(path)
     if todo:
         # The class report's libraries load while the batch is graded, once it is under way.
         preload = not alone and html_report.available()
-        with click.progressbar(length=len(todo), label="grading", file=sys.stderr,
-                               show_pos=True) as bar:
+        with terminal.progress(len(todo), sys.stderr) as shown:
 
             def on_result(_id: str) -> None:
                 nonlocal preload
-                bar.update(1)
+                shown.advance()
                 if preload:
                     html_report.preload()
                     preload = False
 
             def on_containment(found: containment.Containment) -> None:
-                click.echo(f"\r{found.describe()}", err=True)  # the bar redraws below it
+                shown.say(found.describe())
 
             try:
                 batch.grade(todo, out, settings, jobs, on_result=on_result,

@@ -2,7 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import click
+
 from grader.results import Row, SubmissionResult
+
+
+@dataclass
+class Progress:
+    """What a run shows of its progress on STREAM (see :func:`progress`)."""
+
+    stream: TextIO
+    bar: Any  # click's progress bar; None: not a terminal
+    done: int = 0
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def say(self, line: str) -> None:
+        """A line of its own (on a terminal, above the bar, which redraws below it)."""
+        click.echo(("\r" if self.bar is not None else "") + line, file=self.stream)
+
+
+@contextlib.contextmanager
+def progress(total: int, stream: TextIO) -> Iterator[Progress]:
+    """Grading TOTAL submissions: click's bar on a terminal; in a log (a CI job, a file), one
+    line when grading starts and one when it ends, and no bar's leftovers."""
+    if stream.isatty():
+        with click.progressbar(length=total, label="grading", file=stream,
+                               show_pos=True) as bar:
+            yield Progress(stream, bar)
+        return
+    shown, started = Progress(stream, None), time.monotonic()
+    shown.say(f"grading {total} submission{'' if total == 1 else 's'}")
+    yield shown
+    shown.say(f"graded {shown.done} in {time.monotonic() - started:.1f} s")
 
 
 def table(graded: list[Row]) -> str:

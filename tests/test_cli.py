@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -169,4 +173,19 @@ def test_strict_refuses_to_grade_without_full_containment(tmp_path, monkeypatch)
     assert "cannot give full containment; missing: namespaces (user namespaces are disabled)" \
         in result.output
     assert not (tmp_path / "out" / "binomial").exists()  # nothing was graded
+
+
+def test_a_log_gets_lines_that_say_something_not_a_bars_leftovers(tmp_path):
+    # stderr of a CI job is not a terminal: no bare "grading" line, no carriage returns
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(SUBMISSIONS / "starter_style.py", folder / f"{name}.py")
+    done = subprocess.run([str(Path(sys.executable).parent / "grade"), str(folder), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    lines = done.stderr.splitlines()
+    assert lines[0] == "grading 2 submissions"
+    assert lines[1].startswith("sandbox: ")
+    assert re.fullmatch(r"graded 2 in \d+\.\d s", lines[2])
+    assert "\r" not in done.stderr
 
