@@ -122,6 +122,10 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         if submission.note:
             click.echo(submission.note, err=True)
     alone = single if single is not None else discover.is_submission(path)
+    if single is None and (lone := discover.lone_definer(path)) is not None:
+        click.echo(f"grading {path} as one submission: {lone.relative_to(path)} is "
+                   "the only file under it that defines dropout_forward (--each grades each "
+                   "entry instead)", err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),
                         rubric_path=rubric, convention=convention, extra_checks=extra_checks,
                         starter=starter, sandbox=sandbox, fc_net=fc_net)

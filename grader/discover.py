@@ -85,10 +85,57 @@ class Target:
 
 
 def is_submission(path: Path) -> bool:
-    """True if PATH is itself one submission rather than a folder of them."""
+    """True if PATH is itself one submission rather than a folder of them: a .py or .zip, a
+    folder holding ``cs231n/layers.py`` or ``layers.py``, or a student's repository of the
+    whole course (see :func:`lone_definer`)."""
     if path.is_file():
         return path.suffix in (".py", ".zip")
-    return (path / "cs231n" / "layers.py").is_file() or (path / "layers.py").is_file()
+    return _by_layout(path) or lone_definer(path) is not None
+
+
+def _by_layout(folder: Path) -> bool:
+    return (folder / "cs231n" / "layers.py").is_file() or (folder / "layers.py").is_file()
+
+
+def lone_definer(path: Path) -> Path | None:
+    """The one ``.py`` file that defines ``dropout_forward`` under the folder PATH, when PATH
+    reads as one student's repository of the whole course: several entries (``assignment1/``,
+    ``assignment2/``, ...), no ``.zip``, and that file alone, inside one of the folders, at
+    any depth. A folder of students' submissions has such a file in every student's folder
+    (the starter defines the function, if only as a stub): None; None too for a folder that
+    is a submission by its layout."""
+    try:
+        if not path.is_dir() or _by_layout(path):
+            return None
+        entries = [e for e in path.iterdir()
+                   if not e.name.startswith(".") and e.name not in SKIP_DIRS]
+        if len(entries) < 2 or any(e.suffix == ".zip" for e in entries):
+            return None
+        found = list(_definers(path))
+    except (OSError, SubmissionError):
+        return None
+    if len(found) != 1 or found[0].parent == path:
+        return None
+    return found[0]
+
+
+def _definers(path: Path) -> Iterator[Path]:
+    """The .py files under PATH that define dropout_forward, stopping at the second."""
+    count = 0
+    for file in python_files(path):
+        if _defines(file):
+            yield file
+            count += 1
+            if count > 1:
+                return
+
+
+def _defines(file: Path) -> bool | None:
+    """Whether FILE defines dropout_forward; None if it cannot be read."""
+    try:
+        return DEFINES in read_regular(file, MAX_PY_BYTES)
+    except (OSError, SubmissionError):
+        return None
 
 
 def find_submissions(path: Path, single: bool | None = None) -> tuple[list[Submission], list[str]]:
@@ -355,9 +402,8 @@ def locate(path: Path) -> Target | None:
         rel = file.relative_to(path)
         rank = (0 if rel.parts[-2:] == ("cs231n", "layers.py")
                 else 1 if rel.name == "layers.py" else 2)
-        try:
-            defines = DEFINES in read_regular(file, MAX_PY_BYTES)
-        except (OSError, SubmissionError):
+        defines = _defines(file)
+        if defines is None:
             continue
         if rank < 2 or defines:
             candidates.append((not defines, rank, len(rel.parts), str(rel), file))

@@ -189,3 +189,21 @@ def test_a_log_gets_lines_that_say_something_not_a_bars_leftovers(tmp_path):
     assert re.fullmatch(r"graded 2 in \d+\.\d s", lines[2])
     assert "\r" not in done.stderr
 
+
+def test_grade_dot_at_the_root_of_a_whole_course_repository_grades_its_dropout(tmp_path):
+    # as the students' CI template runs it: one submission, full feedback, the file named
+    repo = tmp_path / "cs231n-2025"
+    for name in ("assignment1", "assignment2", "assignment3"):
+        layers = repo / name / "cs231n" / "layers.py"
+        layers.parent.mkdir(parents=True)
+        layers.write_text(REFERENCE if name == "assignment2" else "def affine_forward():\n  0\n")
+    done = subprocess.run([str(Path(sys.executable).parent / "grade"), ".", "--out",
+                           str(tmp_path / "out")], cwd=repo, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert ("grading . as one submission: assignment2/cs231n/layers.py is the only file under "
+            "it that defines dropout_forward") in done.stderr
+    assert "cs231n-2025: 100 / 100 on the public checks  (assignment2/cs231n/layers.py" in (
+        done.stdout)
+    assert "[PASS] Units are kept with the probability p stands for" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cs231n-2025", "grades.csv"]

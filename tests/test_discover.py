@@ -233,3 +233,36 @@ def test_links_fifos_and_devices_are_neither_walked_nor_read(tmp_path):
     link.symlink_to(tmp_path / "alice")  # a whole submission that is a link
     with pytest.raises(discover.SubmissionError, match="symbolic link"):
         discover.prepare(discover.Submission("carol", link), None)
+
+
+def _course(root, dropout_in="assignment2"):
+    """A student's repository of the whole course: each assignment its own cs231n/, only one
+    of them with dropout."""
+    for name in ("assignment1", "assignment2", "assignment3"):
+        text = ("def dropout_forward(x, p):\n    pass\n" if name == dropout_in
+                else "def affine_forward(x, w, b):\n    pass\n")
+        _touch(root / name / "cs231n" / "layers.py", text)
+    _touch(root / "README.md", "my cs231n")
+    return root
+
+
+def test_a_whole_course_repository_is_one_submission(tmp_path):
+    repo = _course(tmp_path / "repo")
+    assert discover.lone_definer(repo) == repo / "assignment2" / "cs231n" / "layers.py"
+    [sub], _ = discover.find_submissions(repo)
+    assert sub.id == "repo"
+    assert discover.locate(sub.path).display == "assignment2/cs231n/layers.py"
+
+
+def test_a_folder_of_students_is_still_a_batch(tmp_path):
+    for student in ("alice", "bob"):
+        _touch(tmp_path / student / "cs231n" / "layers.py")
+    subs, _ = discover.find_submissions(tmp_path)
+    assert [s.id for s in subs] == ["alice", "bob"]
+    alone = tmp_path / "one"  # a class of one student, and a folder of one lone file
+    _touch(alone / "carol" / "cs231n" / "layers.py")
+    assert [s.id for s in discover.find_submissions(alone)[0]] == ["carol"]
+    (tmp_path / "files").mkdir()
+    _touch(tmp_path / "files" / "dave.py")
+    _touch(tmp_path / "files" / "notes" / "todo.py", "x = 1\n")
+    assert [s.id for s in discover.find_submissions(tmp_path / "files")[0]] == ["dave", "notes"]
