@@ -12,7 +12,6 @@ import contextlib
 import multiprocessing
 import os
 import queue
-import shutil
 import signal
 import tempfile
 from collections.abc import Callable, Iterator
@@ -186,7 +185,7 @@ class _Pool:
             if process.is_alive():
                 process.kill()
                 process.join(timeout=5)
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        discover.remove_tree(self.scratch)
 
     def _start_worker(self, slot: int) -> None:
         cpu = self.cpus[slot % len(self.cpus)] if self.cpus else None
@@ -215,7 +214,7 @@ class _Pool:
         self._handle_events(POLL_SECONDS)  # what a worker said before it went comes first
         for pid in dead:
             process, slot = self.workers.pop(pid), self.slots.pop(pid)
-            shutil.rmtree(_scratch_of(self.scratch, pid), ignore_errors=True)
+            discover.remove_tree(_scratch_of(self.scratch, pid))
             for lost in self.grading.pop(pid, {}).values():
                 self._lose(lost, f"the grading worker died (exit code {process.exitcode})")
             if self.remaining:
@@ -225,7 +224,10 @@ class _Pool:
                 self._lose(self.by_id[sub_id], "no grading worker was left to grade it")
 
     def _lose(self, submission: Submission, why: str) -> None:
-        results.save(self.out, {"grader": {"id": submission.id, "lost": why}},
-                     results.grader_failure(submission.id, self.settings.rubric(), why,
-                                            discover.holds_fc_net(submission)))
+        try:
+            results.save(self.out, {"grader": {"id": submission.id, "lost": why}},
+                         results.grader_failure(submission.id, self.settings.rubric(), why,
+                                                discover.holds_fc_net(submission)))
+        except OSError:  # its result cannot be written: it is missing, the run goes on
+            pass
         self._finished(submission.id)

@@ -5,6 +5,7 @@ Nothing here imports or parses student code: files are only listed and read as b
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -23,6 +24,7 @@ MAX_DEPTH = 32  # folders below a submission's top; no real assignment nests a t
 MAX_ENTRIES = 100_000  # files and folders looked at in one submission (skipped folders unread)
 MAX_PY_BYTES = 8 << 20  # a .py file larger than this is neither searched nor copied
 MAX_HASHED_BYTES = 256 << 20  # past this, a file counts in the hash by its size and mtime
+MAX_ID_BYTES = 200  # an id is a folder name (255 bytes at most), with room for ~kind~n
 # The files the grader writes beside the results folders: an id must never name one.
 OUTPUT_SUFFIXES = (".csv", ".html", ".json", ".xml")
 DEFINES = b"def dropout_forward"
@@ -120,10 +122,11 @@ def lone_definer(path: Path) -> Path | None:
 
 
 def _definers(path: Path) -> Iterator[Path]:
-    """The .py files under PATH that define dropout_forward, stopping at the second."""
+    """The .py files under PATH that define dropout_forward, stopping at the second. Every
+    file is looked at (no silent cap: past the walk's bounds, a SubmissionError)."""
     count = 0
-    for file in python_files(path):
-        if _defines(file):
+    for file in walk(path):
+        if file.suffix == ".py" and _defines(file):
             yield file
             count += 1
             if count > 1:
@@ -184,7 +187,7 @@ def _submission(id_: str, entry: Path) -> Submission:
 
 
 def _natural_id(entry: Path) -> str:
-    return printable(entry.name if entry.is_dir() else entry.stem)
+    return _short(printable(entry.name if entry.is_dir() else entry.stem))
 
 
 def printable(name: str) -> str:
@@ -194,23 +197,39 @@ def printable(name: str) -> str:
 
 
 def assign_ids(entries: list[Path]) -> dict[str, Path]:
-    """Each entry's id: its name without ``.py`` or ``.zip``, as printable text. An id that
+    """Each entry's id: its name without ``.py`` or ``.zip``, as printable text of at most
+    MAX_ID_BYTES (a longer one is cut and marked with a digest of the whole name). An id that
     would name one of the grader's own files in the output folder (``grades.csv.py``), and
-    ids that several entries would share (``alice/`` and ``alice.py``), become the entry's
-    whole name with ``~`` and its kind instead (``grades.csv~py``, ``alice~dir``), so that no
-    entry can take another's results folder or the gradebook's place."""
-    ids = {entry: _natural_id(entry) for entry in entries}
-    while True:
-        taken: dict[str, list[Path]] = {}
-        for entry, id_ in ids.items():
-            taken.setdefault(id_, []).append(entry)
-        clashing = [entry for id_, owners in taken.items() for entry in owners
-                    if len(owners) > 1 or id_.lower().endswith(OUTPUT_SUFFIXES)]
-        if not clashing:
-            return {id_: entry for entry, id_ in ids.items()}
-        for entry in clashing:
-            kind = "dir" if entry.is_dir() else entry.suffix.lstrip(".")
-            ids[entry] = f"{ids[entry]}~{kind}"
+    ids that several entries would share (``alice/`` and ``alice.py``), become the id with
+    ``~`` and the entry's kind instead (``grades.csv~py``, ``alice~dir``), and, should that
+    still be taken, a number (``alice~dir~2``), so that no entry can take another's results
+    folder or the gradebook's place."""
+    natural = {entry: _natural_id(entry) for entry in entries}
+    count: dict[str, int] = {}
+    for id_ in natural.values():
+        count[id_] = count.get(id_, 0) + 1
+    ids, taken = {}, set()
+    for entry in sorted(entries, key=lambda e: os.fsencode(e.name)):
+        id_ = natural[entry]
+        if count[id_] > 1 or id_.lower().endswith(OUTPUT_SUFFIXES):
+            id_ = f"{id_}~{'dir' if entry.is_dir() else entry.suffix.lstrip('.')}"
+        candidate, n = id_, 1
+        while candidate in taken or (candidate != natural[entry] and candidate in count):
+            n += 1
+            candidate = f"{id_}~{n}"
+        taken.add(candidate)
+        ids[candidate] = entry
+    return ids
+
+
+def _short(id_: str) -> str:
+    """ID cut to MAX_ID_BYTES of UTF-8 (a folder name holds at most 255 bytes), marked with a
+    digest of the whole."""
+    if len(id_.encode()) <= MAX_ID_BYTES:
+        return id_
+    mark = "~" + hashlib.sha256(id_.encode()).hexdigest()[:12]
+    cut = id_.encode()[: MAX_ID_BYTES - len(mark)].decode("utf-8", "ignore")
+    return cut + mark
 
 
 def regular(path: Path) -> bool:
@@ -307,6 +326,29 @@ def hash_files(path: Path) -> str:
     return digest.hexdigest()
 
 
+def remove_tree(folder: str | Path) -> None:
+    """Remove FOLDER and everything in it, as far as it can; never raises. Iterative:
+    shutil.rmtree recurses (Python 3.11), and a tree a submission unpacked may be deep."""
+    stack, folders = [Path(folder)], []
+    while stack:
+        current = stack.pop()
+        folders.append(current)
+        try:
+            with os.scandir(current) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+    for current in reversed(folders):
+        with contextlib.suppress(OSError):
+            os.rmdir(current)
+
+
 def _name_order(path: Path) -> list[bytes]:
     return [os.fsencode(part) for part in path.parts]
 
@@ -386,7 +428,7 @@ def prepare(sub: Submission, scratch: Path | None) -> Path:
         return sub.path
     dest = scratch / "unzipped"
     if dest.exists():
-        shutil.rmtree(dest)
+        remove_tree(dest)
     dest.mkdir(parents=True)
     return extract_zip(sub.path, dest)
 

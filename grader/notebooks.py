@@ -101,6 +101,6 @@ def _answers(cells: list, shown: str) -> list[Answer]:
 
 
 def _clean(text: str) -> str:
-    text = re.sub(r"<[^>]+>", "", text)  # html tags some years use
+    text = re.sub(r"<[^<>]*>", "", text)  # html tags some years use (linear: no "<<<<" trap)
     text = re.sub(r"[*#]+", "", text)
     return re.sub(r"[ \t]+", " ", text).strip()

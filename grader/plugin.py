@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import tempfile
 import time
 import zlib
@@ -200,7 +199,7 @@ class GradingPlugin:
     def _remove_later(self, folder: str | Path) -> None:
         """Remove a used folder in the background: where every delete waits for the disk
         (ext4 mounted with `discard`, for one), the worker judges meanwhile."""
-        self.removals.submit(shutil.rmtree, folder, ignore_errors=True)
+        self.removals.submit(discover.remove_tree, folder)
 
     # -- one submission ---------------------------------------------------------------------
 
@@ -254,6 +253,7 @@ class GradingPlugin:
             if box is not None:
                 box.wait_loaded()
             student = self.current = Student(box, target, staged.problem, staged.fc_net)
+            told_in_view = None  # what was told before the first hidden check, once it runs
             for i, item in enumerate(items):
                 next_item = items[i + 1] if i + 1 < len(items) else None
                 # an item runs once per submission: nothing of the last run may count for this
@@ -261,14 +261,22 @@ class GradingPlugin:
                 if VERDICT in item.stash:
                     del item.stash[VERDICT]
                 self.item = item
-                if box is not None and self._hidden(item):
-                    box.output.hide()  # the code may print a hidden check's inputs, now or later
+                if self._hidden(item) and told_in_view is None:
+                    told_in_view = [student.told]
+                    if box is not None:  # the code may print a hidden check's inputs, now or later
+                        box.output.hide()
                 item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
             self.current = None
-        # a failure of the whole submission is told in the summary and the first check only
+        # a failure of the whole submission is told in the summary and the first check only;
+        # one met in a hidden check may carry its inputs (an exit code, a size): the staff's
+        problem, staff_output = student.told, box.output.hidden_text() if box else ""
+        if told_in_view is not None and problem != told_in_view[0]:
+            staff_output = f"[the submission failed in a hidden check] {problem}\n{staff_output}"
+            problem = ("The submission's process failed during a hidden check; what happened is "
+                       "told to the course staff only.")
         facts.update(file=target.display if target else None,
                      output=box.output.text() if box else "",
-                     staff_output=box.output.hidden_text() if box else "", problem=student.told,
+                     staff_output=staff_output, problem=problem,
                      from_starter=box.from_starter if box else [],
                      sandbox=self.settings.containment.describe())
         tests = self.report.take()

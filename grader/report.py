@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import misconceptions, results
+from grader import discover, misconceptions, results
 from grader.results import STATUS_ORDER, SubmissionResult
 
 HISTOGRAM_BINS = 10
@@ -156,10 +156,11 @@ def identical_files(graded) -> list[list[str]]:
         path = _graded_file(result)
         if path is None:
             continue
-        try:
-            digest = hashlib.sha256(normalized(path.read_bytes())).hexdigest()
-        except OSError:
+        try:  # a student's file: regular, no link followed, bounded
+            data = discover.read_regular(path, discover.MAX_PY_BYTES)
+        except (OSError, discover.SubmissionError):
             continue
+        digest = hashlib.sha256(normalized(data)).hexdigest()
         groups[digest].append(result.id)
     return sorted(sorted(ids) for ids in groups.values() if len(ids) > 1)
 

@@ -203,8 +203,8 @@ def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
         except FileExistsError:
             continue
     try:
-        os.fchmod(fd, 0o644)  # whatever the umask: the course staff read the results
         with open(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+            os.fchmod(fd, 0o644)  # whatever the umask: the course staff read the results
             f.write(text)
         os.replace(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
     except BaseException:

@@ -266,3 +266,41 @@ def test_a_folder_of_students_is_still_a_batch(tmp_path):
     _touch(tmp_path / "files" / "dave.py")
     _touch(tmp_path / "files" / "notes" / "todo.py", "x = 1\n")
     assert [s.id for s in discover.find_submissions(tmp_path / "files")[0]] == ["dave", "notes"]
+
+
+def test_ids_are_unique_and_short_whatever_the_names(tmp_path):
+    # the review's cases: names that stay alike once suffixed, and a 100-byte name that is
+    # not UTF-8 (400 characters once escaped: more than a folder name may hold)
+    for name in ("r.csv", "r.csv~dir", "alice", "alice~dir"):
+        (tmp_path / name).mkdir()
+    _touch(tmp_path / "alice.py")
+    os.mkdir(os.fsencode(tmp_path) + b"/dav\xe9")
+    (tmp_path / "dav\\xe9").mkdir()
+    with open(os.fsencode(tmp_path) + b"/" + b"\xff" * 100 + b".py", "w") as f:
+        f.write("x = 1\n")
+    subs, _ = discover.find_submissions(tmp_path)
+    ids = [s.id for s in subs]
+    assert len(set(ids)) == len(ids) == 8
+    assert all(len(i.encode()) <= discover.MAX_ID_BYTES + 10 for i in ids)
+    assert {"alice~py", "alice~dir", "r.csv~dir"} <= set(ids)  # the entries named so keep them
+
+
+def test_one_students_many_files_do_not_make_a_class_one_submission(tmp_path, monkeypatch):
+    monkeypatch.setattr(discover, "MAX_SEARCH_FILES", 3)
+    _touch(tmp_path / "aaa" / "hw" / "a0.py")
+    for i in range(1, 6):
+        _touch(tmp_path / "aaa" / "hw" / f"a{i}.py", "")
+    for student in ("bob", "carol"):
+        _touch(tmp_path / student / "cs231n" / "layers.py")
+    assert [s.id for s in discover.find_submissions(tmp_path)[0]] == ["aaa", "bob", "carol"]
+
+
+def test_a_tree_too_deep_for_shutil_is_removed(tmp_path):
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    for _ in range(1500):  # os.makedirs recurses too
+        folder = folder / "d"
+        folder.mkdir()
+    (folder / "x").write_text("x")
+    discover.remove_tree(tmp_path / "deep")
+    assert not (tmp_path / "deep").exists()

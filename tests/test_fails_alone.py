@@ -405,3 +405,32 @@ def test_whatever_escapes_the_checks_costs_only_its_submission(tmp_path, monkeyp
     assert graded["a"].score == graded["c"].score == 100
     assert graded["b"].status == "error" and graded["b"].score == 0
     assert graded["b"].checks[0].grader_error == "RecursionError: maximum recursion depth exceeded"
+
+
+EXITS = """
+import os
+_forward = dropout_forward
+
+
+def dropout_forward(x, dropout_param):
+    if dropout_param.get("seed") == 9876543:
+        os._exit(dropout_param["seed"] % 256)  # 63: the seed's last byte, told by the exit
+    return _forward(x, dropout_param)
+"""
+
+
+def test_a_failure_in_a_hidden_check_tells_students_nothing_of_its_inputs(tmp_path):
+    folder, out = tmp_path / "subs", tmp_path / "out"
+    folder.mkdir()
+    (folder / "exits.py").write_text(REFERENCE + EXITS)
+    extra = tmp_path / "check_secret.py"
+    extra.write_text(HIDDEN_CHECK)
+    run = subprocess.run([str(as_user.GRADE), str(folder), "--out", str(out),
+                          "--extra-checks", str(extra)], capture_output=True, text=True,
+                         timeout=RUN_SECONDS)
+    assert run.returncode == 0, run.stderr[-3000:]
+    data = json.loads((out / "exits" / "results.json").read_text())
+    assert "failed during a hidden check" in data["output"]
+    assert "63" not in data["output"] and "63" not in run.stdout
+    assert "exit code 63" in data["extra_data"]["staff_output"]
+    assert data["score"] == 100  # the visible checks ran before it

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import tomllib
@@ -234,3 +235,25 @@ def test_without_the_report_extra_grading_still_works(tmp_path, monkeypatch):
     assert "pip install 'dropout-grader[report]'" in result.output
     assert (tmp_path / "out" / "grades.csv").is_file()
     assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_the_report_reads_a_graded_file_only_where_it_is_a_regular_file(tmp_path):
+    # a FIFO would block the report, /dev/zero exhaust memory, a link credit another's file
+    from grader.report import identical_files
+    from grader.results import SubmissionResult
+
+    for name in ("fifo", "zero", "alice", "bob"):
+        (tmp_path / name).mkdir()
+    os.mkfifo(tmp_path / "fifo" / "layers.py")
+    (tmp_path / "zero" / "layers.py").symlink_to("/dev/zero")
+    (tmp_path / "alice" / "layers.py").write_text("def dropout_forward(): 0\n")
+    (tmp_path / "bob" / "layers.py").symlink_to(tmp_path / "alice" / "layers.py")
+    graded = [SubmissionResult(name, "ok", [], "layers.py", path=str(tmp_path / name))
+              for name in ("fifo", "zero", "alice", "bob")]
+    assert identical_files(graded) == []
+
+
+def test_html_tags_are_stripped_from_answers_and_a_run_of_brackets_is_text():
+    from grader.notebooks import _clean
+
+    assert _clean("a <b>bold</b> claim, p <<< 1") == "a bold claim, p <<< 1"

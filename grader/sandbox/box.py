@@ -16,7 +16,6 @@ import fcntl
 import math
 import os
 import select
-import shutil
 import signal
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.discover import Target, copy_target
+from grader.discover import Target, copy_target, remove_tree
 from grader.sandbox import wire
 from grader.sandbox.jail import SUBMISSION, WORKDIR
 from grader.sandbox.server import ForkServer, ServerGone
@@ -374,7 +373,7 @@ class Sandbox:
 
 
 def _remove_now(folder: str) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
+    remove_tree(folder)
 
 
 def decode_array(spec: dict, blobs: list[bytes]) -> np.ndarray | None:
