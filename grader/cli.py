@@ -121,8 +121,8 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     for submission in submissions:
         if submission.note:
             click.echo(submission.note, err=True)
-    alone = single if single is not None else discover.is_submission(path)
-    if single is None and (lone := discover.lone_definer(path)) is not None:
+    alone = submissions[0].path == path.resolve()  # PATH itself, not a folder of them
+    if single is None and alone and (lone := discover.lone_definer(path)) is not None:
         click.echo(f"grading {path} as one submission: {lone.relative_to(path)} is "
                    "the only file under it that defines dropout_forward (--each grades each "
                    "entry instead)", err=True)

@@ -253,7 +253,7 @@ class GradingPlugin:
             if box is not None:
                 box.wait_loaded()
             student = self.current = Student(box, target, staged.problem, staged.fc_net)
-            told_in_view = None  # what was told before the first hidden check, once it runs
+            hidden_began, told_before = False, None  # what was told before hidden checks
             for i, item in enumerate(items):
                 next_item = items[i + 1] if i + 1 < len(items) else None
                 # an item runs once per submission: nothing of the last run may count for this
@@ -261,8 +261,8 @@ class GradingPlugin:
                 if VERDICT in item.stash:
                     del item.stash[VERDICT]
                 self.item = item
-                if self._hidden(item) and told_in_view is None:
-                    told_in_view = [student.told]
+                if self._hidden(item) and not hidden_began:
+                    hidden_began, told_before = True, student.told
                     if box is not None:  # the code may print a hidden check's inputs, now or later
                         box.output.hide()
                 item.ihook.pytest_runtest_protocol(item=item, nextitem=next_item)
@@ -270,7 +270,7 @@ class GradingPlugin:
         # a failure of the whole submission is told in the summary and the first check only;
         # one met in a hidden check may carry its inputs (an exit code, a size): the staff's
         problem, staff_output = student.told, box.output.hidden_text() if box else ""
-        if told_in_view is not None and problem != told_in_view[0]:
+        if hidden_began and problem != told_before:
             staff_output = f"[the submission failed in a hidden check] {problem}\n{staff_output}"
             problem = ("The submission's process failed during a hidden check; what happened is "
                        "told to the course staff only.")

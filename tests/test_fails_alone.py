@@ -355,10 +355,13 @@ def dropout_forward(x, dropout_param):
 '''
 
 
-def test_what_the_code_prints_during_hidden_checks_reaches_only_the_staff(tmp_path):
+def _graded_with_the_hidden_check(tmp_path: Path, name: str,
+                                  source: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """SOURCE graded as NAME.py beside a correct solution, with HIDDEN_CHECK as an extra
+    check; the run and NAME's results.json."""
     folder, out = tmp_path / "subs", tmp_path / "out"
     folder.mkdir()
-    (folder / "tells.py").write_text(REFERENCE + TELLS)
+    (folder / f"{name}.py").write_text(source)
     (folder / "good.py").write_text(REFERENCE)
     extra = tmp_path / "check_secret.py"
     extra.write_text(HIDDEN_CHECK)
@@ -366,7 +369,11 @@ def test_what_the_code_prints_during_hidden_checks_reaches_only_the_staff(tmp_pa
                           "--extra-checks", str(extra)], capture_output=True, text=True,
                          timeout=RUN_SECONDS)
     assert run.returncode == 0, run.stderr[-3000:]
-    data = json.loads((out / "tells" / "results.json").read_text())
+    return run, json.loads((out / name / "results.json").read_text())
+
+
+def test_what_the_code_prints_during_hidden_checks_reaches_only_the_staff(tmp_path):
+    run, data = _graded_with_the_hidden_check(tmp_path, "tells", REFERENCE + TELLS)
     visible = [data["output"]] + [t["output"] for t in data["tests"]]
     assert "called with" in data["output"]  # the visible checks' prints are shown
     for text in [*visible, run.stdout]:
@@ -420,16 +427,7 @@ def dropout_forward(x, dropout_param):
 
 
 def test_a_failure_in_a_hidden_check_tells_students_nothing_of_its_inputs(tmp_path):
-    folder, out = tmp_path / "subs", tmp_path / "out"
-    folder.mkdir()
-    (folder / "exits.py").write_text(REFERENCE + EXITS)
-    extra = tmp_path / "check_secret.py"
-    extra.write_text(HIDDEN_CHECK)
-    run = subprocess.run([str(as_user.GRADE), str(folder), "--out", str(out),
-                          "--extra-checks", str(extra)], capture_output=True, text=True,
-                         timeout=RUN_SECONDS)
-    assert run.returncode == 0, run.stderr[-3000:]
-    data = json.loads((out / "exits" / "results.json").read_text())
+    run, data = _graded_with_the_hidden_check(tmp_path, "exits", REFERENCE + EXITS)
     assert "failed during a hidden check" in data["output"]
     assert "63" not in data["output"] and "63" not in run.stdout
     assert "exit code 63" in data["extra_data"]["staff_output"]
