@@ -20,6 +20,7 @@ from grader import (
     results,
     terminal,
 )
+from grader.convention import SETTINGS, staff_hint
 from grader.rubric import FC_NET_MODES, RubricError, load_extra_checks
 from grader.rubric import load as load_rubric
 from grader.sandbox import containment
@@ -62,9 +63,10 @@ def main() -> None:
               show_default=True, metavar="MiB", help="Address-space limit of each child.")
 @click.option("--force", is_flag=True,
               help="Regrade every submission, even those unchanged since the last run.")
-@click.option("--convention", type=click.Choice(["keep", "drop"]),
-              help="What p means: keep (2018 onwards) or drop (2016-2017). "
-                   "Default: the rubric's (keep).")
+@click.option("--convention", type=click.Choice(SETTINGS),
+              help="What p means: keep (2018 onwards) or drop (2016-2017), for the layer and "
+                   "the net alike; auto: what each submission's own starter text says (for a "
+                   "class of several years). Default: the rubric's (keep).")
 @click.option("--rubric", type=click.Path(path_type=Path, dir_okay=False),
               help="A rubric TOML overriding the default points, titles, visibility.")
 @click.option("--single/--each", default=None,
@@ -161,6 +163,8 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         click.echo(terminal.feedback(results.read(out, graded[0].id)))
     else:
         click.echo(terminal.table(graded))
+    if hint := staff_hint({row.id: row.p for row in graded}):
+        click.echo(f"\nCourse staff: {hint}")
     click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")
     _report_to_ci(submissions, out, junit_xml)
     if not alone:  # a folder of submissions: the instructor's batch

@@ -35,12 +35,13 @@ NOTEBOOK = "the Dropout notebook's net: FullyConnectedNet([20, 30], input_dim=15
 
 @dataclass(frozen=True)
 class Era:
-    """The dropout keyword of the student's constructor, and what it means."""
+    """The dropout keyword of the student's constructor, and what it means: the submission's
+    one meaning of p (``dropout_keep_ratio`` says keep by its name)."""
 
     keyword: str
     meaning: str  # "keep" or "drop"
     years: str
-    guessed: bool = False  # the signature did not tell; the course's convention decided
+    guessed: bool = False  # the constructor's own default does not show this meaning
 
     def setting(self, keep: float) -> float:
         """The keyword's value that keeps units with probability KEEP."""
@@ -52,34 +53,37 @@ class Era:
     def describe(self) -> str:
         how = ("the keep probability" if self.meaning == "keep"
                else "the probability of dropping a unit")
-        said = f"{self.keyword}= is {how} ({self.years})"
-        if self.guessed:
-            said += ": the constructor's signature did not tell, so the course's convention " \
-                    "decided"
-        return said
+        if not self.guessed:
+            return f"{self.keyword}= is {how} ({self.years})"
+        return (f"{self.keyword}= was read as {how}, the meaning of p this submission is "
+                f"graded with, which the constructor's default does not show ({self.years})")
 
 
 def era(signature: dict, convention: str) -> Era | None:
     """The era of a constructor SIGNATURE (``fcnet.signature``'s dict): 2020 onwards takes
     ``dropout_keep_ratio=1``, 2018-2019 ``dropout=1`` (keep), 2016-2017 ``dropout=0`` (drop).
-    A default that tells neither, or a constructor that takes any keyword (``**kwargs``, or a
-    decorator's wrapper), is read by the course's CONVENTION; None when it takes no dropout
+    ``dropout=`` means what p means in this submission (CONVENTION), whatever its default: one
+    meaning of p for the layer and the net. A constructor that takes any keyword (``**kwargs``,
+    or a decorator's wrapper) is given the CONVENTION's keyword; None when it takes no dropout
     keyword."""
     parameters = _parameters(signature)
     defaults = {name: default for name, _, default in parameters}
     if "dropout_keep_ratio" in defaults:
         return Era("dropout_keep_ratio", "keep", "2020 onwards")
-    guess = "2016-2017" if convention == "drop" else "2018-2019"
     if "dropout" in defaults:
         default = defaults["dropout"]
-        if type(default) in (int, float) and default in (0, 1):
-            return (Era("dropout", "drop", "2016-2017") if default == 0
-                    else Era("dropout", "keep", "2018-2019"))
-        return Era("dropout", convention, guess, guessed=True)
+        says = ({0: "drop", 1: "keep"}.get(default) if type(default) in (int, float)
+                else None)
+        if says == convention:
+            return Era("dropout", convention, "2016-2017" if says == "drop" else "2018-2019")
+        shown = ("its default tells neither" if says is None else
+                 f"its default {default:g} is the {'2016-2017' if says == 'drop' else '2018-2019'}"
+                 " starter's")
+        return Era("dropout", convention, shown, guessed=True)
     if any(kind == "VAR_KEYWORD" for _, kind, _ in parameters):
         if convention == "keep":
-            return Era("dropout_keep_ratio", "keep", "2020 onwards", guessed=True)
-        return Era("dropout", "drop", guess, guessed=True)
+            return Era("dropout_keep_ratio", "keep", "it takes any keyword", guessed=True)
+        return Era("dropout", "drop", "it takes any keyword", guessed=True)
     return None
 
 
@@ -127,6 +131,17 @@ class Observations:
     coords: list[tuple[str, int]] = field(default_factory=list)
     probe_x: np.ndarray | None = None  # the wide net's one example, and its label
     probe_y: np.ndarray | None = None
+    course_layer: bool = False  # the course's dropout layer stood in for the student's
+
+    def calls_course_layer(self) -> bool:
+        """Whether, with the course's layer in place, the net called it while training with
+        dropout (False where it never did: the net does its dropout some other way, inline,
+        or none at all)."""
+        return self.course_layer and any(
+            isinstance(answer, dict) and isinstance(answer.get("layer_calls"), int)
+            and answer["layer_calls"] > 0
+            for step, answer in self.answers.items()
+            if step in ("probe train", *(f"train {keep}" for keep in KEEPS[1:])))
 
     # -- what the checks ask ----------------------------------------------------------------
 
@@ -297,13 +312,16 @@ def _sample() -> list[tuple[str, int]]:
                                        replace=False))]
 
 
-def observe(student: Student, module: str, display: str, convention: str) -> Observations:
+def observe(student: Student, module: str, display: str, convention: str,
+            course_layer: bool = False) -> Observations:
     """Run the notebook's cell on the submission's net, never raising (a failure is kept in
     the Observations): one round trip for the signature, then one per setting and one for
-    the wide net, each within the time limit of a round trip."""
-    found = Observations()
+    the wide net, each within the time limit of a round trip. With COURSE_LAYER, the course's
+    dropout layer (p meaning what CONVENTION says) stands in for the student's."""
+    found = Observations(course_layer=course_layer)
     try:
-        reply = student.net(module, display, [], [], f"the import of {display}")
+        reply = student.net(module, display, [], [], f"the import of {display}",
+                            convention if course_layer else None)
         if isinstance(reply.signature, StudentError):
             raise reply.signature
         if not reply.signature.get("class"):

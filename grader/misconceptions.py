@@ -99,12 +99,12 @@ CATALOGUE = {m.key: m for m in [
                   "it, so that nothing needs scaling at test time."),
     Misconception("net_drop_as_keep", "reads the drop probability dropout= as a keep ratio",
                   "In the 2016-2017 notebooks FullyConnectedNet(dropout=0.25) drops a quarter "
-                  "of the units: dropout is the probability of DROPPING one, and 0 means no "
-                  "dropout. Give the dropout layer the p it expects: with a layer whose p is "
-                  "the keep probability, p = 1 - dropout."),
+                  "of the units: dropout is the probability of DROPPING one, as the layer's p "
+                  "is, and 0 means no dropout: pass it to the dropout layers as p unchanged."),
     Misconception("net_keep_as_drop", "treats the net's keep ratio as a drop probability",
                   "dropout_keep_ratio (dropout in 2018-2019) is the probability of KEEPING a "
-                  "unit, and 1 means no dropout: pass it to the dropout layers as p unchanged."),
+                  "unit, as the layer's p is, and 1 means no dropout: pass it to the dropout "
+                  "layers as p unchanged."),
     Misconception("not_implemented", "not implemented yet",
                   "The starter's TODO blocks are still empty (the function returns None)."),
     Misconception("does_not_import", "the file does not import",

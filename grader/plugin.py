@@ -25,7 +25,7 @@ from pytest_jsonreport.plugin import JSONReport
 from pytest_jsonreport.serialize import make_report, make_summary
 
 from grader import discover, rubric
-from grader.convention import Convention
+from grader.convention import Convention, Starter, read_starter
 from grader.discover import FC_NET_FILE
 from grader.fc_net import Observations, observe
 from grader.sandbox.box import Sandbox
@@ -68,6 +68,7 @@ class GradingPlugin:
         self.report = StreamingReport()
         self.removals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
         self.current: Student | None = None
+        self.p = Convention("keep")  # what p means in the submission being graded
         self.item: pytest.Item | None = None  # the check being run
 
     # -- fixtures ---------------------------------------------------------------------------
@@ -79,17 +80,20 @@ class GradingPlugin:
 
     @pytest.fixture(scope="session")
     def convention(self) -> Convention:
-        """What p means in this course."""
-        return Convention(self.settings.convention or self.rubric.convention)
+        """What p means in this submission: the course's, or with ``auto`` its starter's."""
+        return self.p
 
     @pytest.fixture(scope="session")
-    def fc_net(self, student, convention) -> Observations:
-        """The Dropout notebook's FullyConnectedNet cell, run on the submission's own net."""
+    def fc_net(self, student, convention, dropout_layer) -> Observations:
+        """The Dropout notebook's FullyConnectedNet cell, run on the submission's own net:
+        with the student's dropout layer where it does all the net needs of it, else with the
+        course's in its place, so that a mistake of the layer costs the layer checks alone."""
         if student.fc_net is None:
             return Observations(failure=StudentError(
                 f"the submission holds no {FC_NET_FILE} beside its layers: the notebook's "
                 "second half (dropout inside FullyConnectedNet) is part of this assignment"))
-        return observe(student, *student.fc_net, convention.name)
+        layer_right = all(found is True for found in dropout_layer.values())
+        return observe(student, *student.fc_net, convention.name, not layer_right)
 
     # The two per-check fixtures take the check from the run loop, not from pytest's
     # `request`: pytest builds a fixture definition anew each time `request` is asked for.
@@ -249,6 +253,12 @@ class GradingPlugin:
         facts = {"id": submission.id, "path": str(submission.path),
                  "content_hash": submission.content_hash, "settings": self.fingerprint,
                  "checks": self.check_facts[staged.fc_net is not None]}
+        self.p = Convention.choose(
+            self.settings.convention or self.rubric.convention,
+            Starter() if target is None else read_starter(
+                target.file, target.file.parent / "classifiers" / "fc_net.py"
+                if staged.fc_net else None))
+        facts["p"] = self.p.facts()
         with staged.resources:
             if box is not None:
                 box.wait_loaded()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import discover, misconceptions, results
+from grader.convention import staff_hint
 from grader.results import STATUS_ORDER, SubmissionResult
 
 HISTOGRAM_BINS = 10
@@ -45,6 +46,7 @@ class ClassReport:
     problems: list[tuple[str, str, str]]  # (id, status, message)
     identical: list[list[str]]
     graded_on: dict[str, int] = field(default_factory=dict)  # check id -> submissions
+    p_hint: str | None = None  # submissions whose starter gives p the other meaning
 
     def scope(self, check_id: str) -> str:
         """' (of N)' for a check only some submissions were graded on (the FullyConnectedNet's,
@@ -126,7 +128,8 @@ def build(out: Path, roster: dict[str, str] | None = None,
     return ClassReport(
         students, checks, {cid: passed[cid] / graded_on[cid] for cid, _ in checks},
         {k: found[k] for k in misconceptions.CATALOGUE if k in found}, problems,
-        identical_files(graded.values()), dict(graded_on))
+        identical_files(graded.values()), dict(graded_on),
+        staff_hint({sid: result.p for sid, result in graded.items()}))
 
 
 def _problem_message(result: SubmissionResult) -> str:
@@ -189,6 +192,8 @@ def text_summary(report: ClassReport) -> str:
     for key, ids in report.misconceptions.items():
         lines.append(f"  {len(ids):>4}  {misconceptions.CATALOGUE[key].title}: "
                      f"{', '.join(ids)}")
+    if report.p_hint:
+        lines += ["", "what p means", f"  {report.p_hint}"]
     if report.problems:
         lines += ["", "problems"]
         lines += [f"  {sid}: {status}: {message}" for sid, status, message in report.problems]

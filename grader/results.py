@@ -61,6 +61,7 @@ class SubmissionResult:
     sandbox: str = ""  # the containment it was graded in: "sandbox: ..."
     from_starter: list[str] = field(default_factory=list)  # files the starter code gave it
     staff_output: str = ""  # what the code printed once hidden checks ran: the staff's only
+    p: dict = field(default_factory=dict)  # the meaning of p it was graded with (Convention.facts)
 
     @property
     def score(self) -> float:
@@ -114,7 +115,7 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
                             round(float(report.get("duration", 0.0)), 3),
                             facts.get("settings", ""), facts.get("path", ""),
                             facts.get("sandbox", ""), list(facts.get("from_starter", [])),
-                            facts.get("staff_output", ""))
+                            facts.get("staff_output", ""), dict(facts.get("p") or {}))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str,
@@ -138,6 +139,8 @@ def summary(result: SubmissionResult) -> str:
         lines.append(starter.said(result.from_starter))
     if result.problem:
         lines.append(result.problem)
+    if result.p.get("said"):
+        lines.append(result.p["said"])
     if result.status != "ok":
         lines.append(f"Status: {result.status}. See the checks below for the details.")
     if result.output.strip():
@@ -165,7 +168,7 @@ def to_gradescope(result: SubmissionResult) -> dict:
                            "settings": result.settings, "path": result.path,
                            "sandbox": result.sandbox, "from_starter": result.from_starter,
                            "captured_output": result.output,
-                           "staff_output": result.staff_output}}
+                           "staff_output": result.staff_output, "p": result.p}}
 
 
 def from_gradescope(data: dict) -> SubmissionResult:
@@ -180,7 +183,8 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             extra.get("captured_output", ""), extra.get("content_hash", ""),
                             data.get("execution_time", 0.0), extra.get("settings", ""),
                             extra.get("path", ""), extra.get("sandbox", ""),
-                            extra.get("from_starter", []), extra.get("staff_output", ""))
+                            extra.get("from_starter", []), extra.get("staff_output", ""),
+                            extra["p"] if isinstance(extra.get("p"), dict) else {})
 
 
 def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
@@ -309,15 +313,21 @@ class Row:
     status: str
     failed: tuple[str, ...]
     checks: int
+    p: dict = field(default_factory=dict)  # the meaning of p it was graded with
 
 
 def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
-    """True if OUT holds a result for SUBMISSION graded from the same files and settings."""
+    """True if OUT holds a result for SUBMISSION graded from the same files and settings, on
+    which the grader itself failed in no check (that is retried)."""
     data = _read_raw(out, submission.id)
     if data is None or submission.content_hash == UNREADABLE:
         return False
     extra = data["extra_data"]
-    return (extra.get("content_hash") == submission.content_hash
+    tests = data.get("tests")
+    failed = any(isinstance(t, dict) and isinstance(t.get("extra_data"), dict)
+                 and t["extra_data"].get("grader_error")
+                 for t in (tests if isinstance(tests, list) else []))
+    return (not failed and extra.get("content_hash") == submission.content_hash
             and extra.get("settings") == fingerprint)
 
 
@@ -332,7 +342,7 @@ def write_gradebook(out: Path, rubric: Rubric,
         points[result.id] = {c.id: c.score for c in result.checks}
         columns += [c.id for c in result.checks if c.id not in columns]  # extra checks
         rows.append(Row(result.id, result.score, result.max_score, result.status,
-                        tuple(c.id for c in result.failed), len(result.checks)))
+                        tuple(c.id for c in result.failed), len(result.checks), result.p))
     graded = {row.id for row in rows}
     rows += [Row(sid, 0.0, rubric.total, "missing", tuple(rubric.ids), len(rubric.ids))
              for sid in sorted(set(roster or {}) - graded)]

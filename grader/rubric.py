@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.convention import NAMES
+from grader.convention import SETTINGS
 
 DEFAULT_PATH = Path(__file__).with_name("rubric.toml")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -30,7 +30,7 @@ class Check:
 @dataclass(frozen=True)
 class Rubric:
     checks: tuple[Check, ...]
-    convention: str = "keep"  # what p means: keep (2018 onwards) or drop (2016-2017)
+    convention: str = "keep"  # what p means: keep (2018 onwards), drop (2016-2017) or auto
     fc_net: str = "auto"  # when the fc_net part is graded (FC_NET_MODES)
     turned_off: tuple[str, ...] = ()  # the ids of the checks of a part that is off
 
@@ -80,8 +80,8 @@ def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise RubricError(f"cannot read the rubric {path}: {exc}") from exc
     convention = data.get("convention", "keep")
-    if convention not in NAMES:
-        raise RubricError(f"{path}: convention must be one of {', '.join(NAMES)}, "
+    if convention not in SETTINGS:
+        raise RubricError(f"{path}: convention must be one of {', '.join(SETTINGS)}, "
                           f"not {convention!r}")
     fc_net = data.get("fc_net", "auto")
     if fc_net not in FC_NET_MODES:

@@ -155,15 +155,17 @@ class Student:
         return {k: attempts.get(k, Attempt(error=missing)) for k in calls}
 
     def net(self, module: str, display: str, steps: list[dict], arrays: list[np.ndarray],
-            what: str) -> NetReply:
+            what: str, course_layer: str | None = None) -> NetReply:
         """Run STEPS (see the child's ``fcnet.run``) on the FullyConnectedNet of MODULE (the
         file DISPLAY), with ARRAYS, in one round trip (WHAT it runs, as a timeout tells it).
-        Raises StudentError when the module cannot be imported or the child is gone; a
-        step's own failure is its answer."""
+        COURSE_LAYER ("keep" or "drop": what p means to it), asked in the first round trip,
+        puts the course's dropout layer in place of the student's for every net. Raises
+        StudentError when the module cannot be imported or the child is gone; a step's own
+        failure is its answer."""
         box = self._ready(None)
         sent: list[np.ndarray] = []
         plan = {"module": module, "steps": steps, "signature": not steps,
-                "arrays": [_wire_array(a, sent) for a in arrays]}
+                "course_layer": course_layer, "arrays": [_wire_array(a, sent) for a in arrays]}
         budget = NET_BYTES + 4 * sum(a.nbytes for a in arrays)
         try:
             reply, blobs = box.net(plan, sent, what, budget)

@@ -68,6 +68,8 @@ def feedback(result: SubmissionResult) -> str:
              f"({result.file or 'no file found'}, status {result.status})"]
     if result.problem:
         lines.append(result.problem)
+    if result.p.get("said"):
+        lines.append(result.p["said"])
     lines.append("")
     for check in result.checks:
         mark = "PASS" if check.passed else "FAIL"

@@ -21,6 +21,7 @@ from grader.rubric import RubricError
 
 NET = "cs231n/classifiers/fc_net.py"
 LAYERS = "cs231n/layers.py"
+UTILS = "cs231n/layer_utils.py"
 NET_CHECKS = [c.id for c in rubric.load().checks if c.part == "fc_net"]
 
 
@@ -31,17 +32,24 @@ def _signature(*parameters: tuple) -> dict:
     return {"class": "FullyConnectedNet", "parameters": described}
 
 
-@pytest.mark.parametrize(("parameters", "expected"), [
-    ((("dropout_keep_ratio", 1), ("seed", None)),
+@pytest.mark.parametrize(("parameters", "convention", "expected"), [
+    ((("dropout_keep_ratio", 1), ("seed", None)), "keep",
      Era("dropout_keep_ratio", "keep", "2020 onwards")),
-    ((("dropout", 1), ("normalization", None)), Era("dropout", "keep", "2018-2019")),
-    ((("dropout", 0), ("use_batchnorm", False)), Era("dropout", "drop", "2016-2017")),
-    ((("dropout", 0.0),), Era("dropout", "drop", "2016-2017")),
-    # a default that does not tell: the course's convention decides, and the feedback says so
-    ((("dropout", None),), Era("dropout", "keep", "2018-2019", guessed=True)),
+    ((("dropout", 1), ("normalization", None)), "keep", Era("dropout", "keep", "2018-2019")),
+    ((("dropout", 0), ("use_batchnorm", False)), "drop", Era("dropout", "drop", "2016-2017")),
+    ((("dropout", 0.0),), "drop", Era("dropout", "drop", "2016-2017")),
+    # one meaning of p: dropout= means what the submission's p means, whatever its default,
+    # and a default that shows the other meaning, or neither, is said
+    ((("dropout", 0),), "keep",
+     Era("dropout", "keep", "its default 0 is the 2016-2017 starter's", guessed=True)),
+    ((("dropout", 1),), "drop",
+     Era("dropout", "drop", "its default 1 is the 2018-2019 starter's", guessed=True)),
+    ((("dropout", None),), "keep",
+     Era("dropout", "keep", "its default tells neither", guessed=True)),
 ])
-def test_the_era_is_read_from_the_constructors_dropout_keyword(parameters, expected):
-    assert era(_signature(*parameters), "keep") == expected
+def test_the_dropout_keyword_means_what_p_means_in_the_submission(parameters, convention,
+                                                                  expected):
+    assert era(_signature(*parameters), convention) == expected
 
 
 def test_a_constructor_without_a_dropout_keyword_has_no_era():
@@ -122,11 +130,14 @@ def test_the_rubric_switch_turns_the_part_off_or_requires_it(tmp_path):
 
 
 def _package(folder, name: str, net: dict[str, str] | None = None,
-             layers: dict[str, str] | None = None, base: str = "fcnet_2020"):
-    """A copy of the bundled package BASE as FOLDER/NAME, with the replacements NET and
-    LAYERS (old: new, each present exactly once) made in its fc_net.py and layers.py."""
+             layers: dict[str, str] | None = None, base: str = "fcnet_2020",
+             utils: dict[str, str] | None = None):
+    """A copy of the bundled package BASE as FOLDER/NAME, with the replacements NET, LAYERS
+    and UTILS (old: new, each present exactly once) made in its fc_net.py, layers.py and
+    layer_utils.py."""
     shutil.copytree(SUBMISSIONS / base, folder / name)
-    for relative, replacements in ((NET, net or {}), (LAYERS, layers or {})):
+    for relative, replacements in ((NET, net or {}), (LAYERS, layers or {}),
+                                   (UTILS, utils or {})):
         path = folder / name / relative
         source = path.read_text()
         for old, new in replacements.items():
@@ -147,6 +158,10 @@ def _points(result) -> dict[str, float]:
 
 def _check(result, check_id: str):
     return next(c for c in result.checks if c.id == check_id)
+
+
+P_AS_DROP = {"mask = (np.random.rand(*x.shape) < p) / p":
+             "mask = (np.random.rand(*x.shape) >= p) / (1 - p)"}
 
 
 @pytest.fixture(scope="module")
@@ -213,9 +228,44 @@ def styles(tmp_path_factory):
                                          "self.params.items()}\n        return loss, grads\n"})
     _package(folder, "layer_backward_no_scale", layers={
         "        return dout * mask\n": "        return dout * (mask != 0)\n"})
-    _package(folder, "layer_p_as_drop", layers={
-        "mask = (np.random.rand(*x.shape) < p) / p":
-            "mask = (np.random.rand(*x.shape) >= p) / (1 - p)"})
+    _package(folder, "layer_p_as_drop", layers=P_AS_DROP)
+    # a right net over a wrong layer, bound in each way a package binds it: under another
+    # name, as an attribute of the layers module, inside a helper of layer_utils.py
+    _package(folder, "alias_over_wrong_layer", layers=P_AS_DROP, net={
+        "from ..layers import affine_backward, affine_forward, dropout_backward, "
+        "dropout_forward\n":
+            "from ..layers import affine_backward, affine_forward\n"
+            "from ..layers import dropout_backward as drop_back, dropout_forward as drop\n",
+        "dropout_forward(out, self.dropout_param)": "drop(out, self.dropout_param)",
+        "dropout_backward(dout, drop_cache)": "drop_back(dout, drop_cache)"})
+    _package(folder, "module_attribute_over_wrong_layer", layers=P_AS_DROP, net={
+        "import numpy as np\n": "import numpy as np\n\nfrom .. import layers\n",
+        "dropout_forward(out, self.dropout_param)": "layers.dropout_forward(out, "
+                                                    "self.dropout_param)",
+        "dropout_backward(dout, drop_cache)": "layers.dropout_backward(dout, drop_cache)"})
+    _package(folder, "helper_over_wrong_layer", layers=P_AS_DROP, utils={
+        "from .layers import affine_backward, affine_forward, relu_backward, relu_forward\n":
+            "from .layers import *  # noqa\n\n\n"
+            "def relu_dropout_forward(x, param):\n"
+            "    return dropout_forward(relu_forward(x)[0], param)\n"}, net={
+        "from ..layer_utils import affine_relu_backward, affine_relu_forward\n":
+            "from ..layer_utils import affine_relu_backward, affine_relu_forward\n"
+            "from ..layer_utils import relu_dropout_forward\n",
+        "out, drop_cache = dropout_forward(out, self.dropout_param)":
+            "out, drop_cache = relu_dropout_forward(out, self.dropout_param)"})
+    # dropout in the net's own lines over a wrong layer: right, and wrong as the layer is
+    for name, keeps in (("inline_over_wrong_layer", "< p) / p"),
+                        ("inline_wrong_as_the_layer", ">= p) / (1 - p)")):
+        _package(folder, name, layers=P_AS_DROP, net={
+            "                out, drop_cache = dropout_forward(out, self.dropout_param)\n":
+                "                p = self.dropout_param['p']\n"
+                "                if 'seed' in self.dropout_param:\n"
+                "                    np.random.seed(self.dropout_param['seed'])\n"
+                "                if mode == 'train':\n"
+                f"                    drop_cache = (np.random.rand(*out.shape) {keeps}\n"
+                "                    out = out * drop_cache\n",
+            "                dout = dropout_backward(dout, drop_cache)\n":
+                "                dout = dout * drop_cache\n"})
     # scaling mistakes of the net with a right layer, each with a consistent backward:
     # vanilla dropout (the net multiplies the layer's output by p again in training), and
     # dropout applied to the scores too
@@ -288,30 +338,57 @@ def test_a_gradient_that_is_not_there_or_not_finite_fails(styles, name):
     assert not any(c.grader_error for c in result.checks)
 
 
-@pytest.mark.parametrize(("name", "check", "says"), [
-    ("layer_backward_no_scale", "net_gradient", "dropout_backward gives a wrong dx by itself"),
-    ("layer_p_as_drop", "net_keep_ratio",
-     "dropout_forward does not keep 75% of the units at p = 0.75 by itself"),
-])
-def test_a_mistake_of_the_layer_is_not_blamed_on_the_net(styles, name, check, says):
-    judged = _check(styles[name], check)
-    assert judged.score == 0 and judged.misconceptions == [] and says in judged.feedback
+COURSE_LAYER_NOTE = ("Note: your net was checked with the course's dropout layer in place of "
+                     "yours, since yours fails the layer checks: the layer's mistakes cost the "
+                     "layer checks alone")
 
 
-def test_a_seed_the_layer_ignores_is_not_blamed_on_the_net(styles):
-    seed = _check(styles["layer_ignores_seed"], "net_seed")
-    assert seed.score == 0 and seed.misconceptions == []
-    assert "dropout_forward ignores its seed by itself" in seed.feedback
-    # the gradient check reseeds the global generator: the backward is still judged, and right
-    assert _check(styles["layer_ignores_seed"], "net_gradient").passed
+@pytest.mark.parametrize(("name", "layer_check"), [
+    ("layer_backward_no_scale", "backward_gradient"), ("layer_p_as_drop", "keep_probability"),
+    ("layer_ignores_seed", "seeded_determinism"), ("layer_scales_at_test", "test_mode_identity"),
+    ("alias_over_wrong_layer", "keep_probability"),
+    ("module_attribute_over_wrong_layer", "keep_probability"),
+    ("helper_over_wrong_layer", "keep_probability")])
+def test_a_mistake_of_the_layer_costs_the_layer_checks_alone(styles, name, layer_check):
+    # the net is run with the course's layer wherever the package bound the student's: each
+    # net check holds, and net_builds says why
+    result = styles[name]
+    assert [c.id for c in result.failed] == [layer_check], [c.feedback for c in result.failed]
+    assert COURSE_LAYER_NOTE in _check(result, "net_builds").feedback
 
 
-def test_test_time_scaling_in_the_layer_is_not_blamed_on_the_net(styles):
-    test_time = _check(styles["layer_scales_at_test"], "net_test_time")
-    assert test_time.score == 0 and test_time.misconceptions == []
-    assert "dropout_forward changes x in test mode by itself" in test_time.feedback
-    assert "scales_at_test" in _check(styles["layer_scales_at_test"],
-                                      "test_mode_identity").misconceptions
+def test_a_net_whose_dropout_is_its_own_lines_is_judged_as_written(styles):
+    # no call of dropout_forward to put the course's layer in: the net's own dropout is judged
+    inline = "could not be put in place of yours"
+    right, wrong = styles["inline_over_wrong_layer"], styles["inline_wrong_as_the_layer"]
+    assert [c.id for c in right.failed] == ["keep_probability"]
+    assert inline in _check(right, "net_builds").feedback
+    keep_ratio = _check(wrong, "net_keep_ratio")
+    assert keep_ratio.score == 0 and keep_ratio.misconceptions == []
+    assert ("dropout_forward does not keep 75% of the units at p = 0.75 by itself (see the "
+            "layer checks)") in keep_ratio.feedback
+    assert inline in _check(wrong, "net_builds").feedback
+
+
+def test_a_wiring_mistake_still_fails_with_the_course_layer_in_place(tmp_path):
+    # a net that never calls dropout, and one that drops the scores too, over a layer that
+    # fails the layer checks: the course's layer stands in and the net's mistake still shows
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    vanilla = (SUBMISSIONS / "fcnet_vanilla_layer" / LAYERS).read_text()
+    for base in ("fcnet_ignores_dropout", "fcnet_dropout_on_scores"):
+        shutil.copytree(SUBMISSIONS / base, folder / base)
+        (folder / base / LAYERS).write_text(vanilla)
+    graded = grade_folder(folder, tmp_path / "out")
+    layer = {"mean_preserved", "test_mode_identity"}
+    unused = graded["fcnet_ignores_dropout"]
+    assert {c.id for c in unused.failed} == layer | {
+        "net_train_dropout", "net_gradient", "net_keep_ratio", "net_inverted", "net_seed",
+        "net_test_time"}
+    assert _check(unused, "net_train_dropout").misconceptions == ["net_dropout_unused"]
+    scores = graded["fcnet_dropout_on_scores"]
+    assert {c.id for c in scores.failed} == layer | {"net_inverted"}
+    assert COURSE_LAYER_NOTE in _check(scores, "net_builds").feedback
 
 
 def test_a_net_the_child_cannot_finish_costs_only_the_net(tmp_path):
@@ -380,7 +457,10 @@ def test_stand_ins_are_named_in_the_feedback(bundled):
     assert "stand-ins" in old and "cs231n.fast_layers (SyntaxError, line 5" in old
     assert "torch (not installed in the grader)" in _check(graded["fcnet_2018"],
                                                            "net_builds").feedback
-    assert "dropout= is the probability of dropping a unit (2016-2017)" in old
+    # graded with the course's meaning of p, which its default does not show
+    assert ("dropout= was read as the keep probability, the meaning of p this submission is "
+            "graded with, which the constructor's default does not show (its default 0 is the "
+            "2016-2017 starter's)") in old
 
 
 FORGE = '''

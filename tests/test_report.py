@@ -207,8 +207,10 @@ def test_grade_report_and_summary_from_existing_results(graded):
     line = containment.choose().describe()
     assert f"\n{line} ({count})\n" in summary
     assert f"{line} ({count} graded)" in (graded / "report.html").read_text()
-    # wrong_comparison keeps 1 - p but does not rescale like a p-as-drop reading would
-    assert "     1  treats p as the drop probability: p_as_drop\n" in summary
+    # wrong_comparison keeps 1 - p but does not rescale like a p-as-drop reading would; the
+    # 2016-2017 package graded with this course's meaning reads p as the drop probability
+    assert ("     3  treats p as the drop probability: fcnet_2016, fcnet_swapped_layer, "
+            "p_as_drop\n") in summary
     assert "     1  compares the wrong way round: wrong_comparison\n" in summary
     # the FullyConnectedNet's checks beside the others, rated over the packages that hold one
     nets = len(list(SUBMISSIONS.glob("*/cs231n/classifiers/fc_net.py")))
@@ -218,7 +220,7 @@ def test_grade_report_and_summary_from_existing_results(graded):
                         ("net_dropout_unused", "fcnet_ignores_dropout"),
                         ("net_seed_not_passed", "fcnet_seed_not_passed"),
                         ("net_backward_dropout", "fcnet_backward_skips_dropout"),
-                        ("net_drop_as_keep", "fcnet_drop_read_as_keep")):
+                        ("net_keep_as_drop", "fcnet_keep_read_as_drop")):
         assert f"     1  {misconceptions.CATALOGUE[key].title}: {sub_id}\n" in summary
         title = str(markupsafe.escape(misconceptions.CATALOGUE[key].title))  # as jinja2 writes
         assert title in (graded / "report.html").read_text()

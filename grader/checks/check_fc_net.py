@@ -41,43 +41,34 @@ def _applied(fc_net: Observations, keep: float) -> None:
                            f"{fc_net.label(keep)} (see {APPLIED})")
 
 
+COURSE_LAYER = dict.fromkeys(("drops", "keeps", "seeded", "test_identity", "backward",
+                               "scales"), True)
+
+
 @pytest.fixture(scope="session")
-def dropout_layer(student, convention) -> dict[str, bool | None]:
-    """What the student's own dropout layer does, to tell a mistake of the net from one of
-    the layer it calls: whether dropout_forward drops units in training, keeps PROBE_KEEP of
-    them (as the course's p means) and divides them by PROBE_KEEP, gives the same mask for the
-    same seed and returns x unchanged in test mode, and whether dropout_backward gives dout
-    through that mask (None: no output to tell)."""
-    x = np.random.default_rng(7).standard_normal((50, 40)) + 10  # no zeros: 0 means dropped
-    dout = np.random.default_rng(8).standard_normal(x.shape)
-    p = convention.p(PROBE_KEEP)
-    runs = student.forward_all({
-        "train": (x, {"mode": "train", "p": p, "seed": 123}),
-        "again": (x, {"mode": "train", "p": p, "seed": 123}),
-        "test": (x, {"mode": "test", "p": p})})
-    outs = {}
-    for key, run in runs.items():
+def net_layer(fc_net: Observations, dropout_layer: dict[str, bool | None]
+              ) -> dict[str, bool | None]:
+    """What the dropout layer the net ran with does (as the ``dropout_layer`` fixture tells
+    it): the course's, where it stood in for the student's and the net called it, or where
+    the net called no dropout layer at all (then no layer is to blame); the student's where
+    the net ran with it, or did its dropout without calling the stand-in (inline)."""
+    if fc_net.course_layer and not _inline(fc_net):
+        return COURSE_LAYER
+    return dropout_layer
+
+
+def _inline(fc_net: Observations) -> bool:
+    """Whether, with the course's layer in place, the net applies dropout without calling
+    it: in its own lines, or through a name the grader could not rebind."""
+    if not fc_net.course_layer or fc_net.calls_course_layer():
+        return False
+    for keep in DROPOUT_KEEPS:
         try:
-            outs[key] = run.get().array(0, "out")
+            _applied(fc_net, keep)
+            return True
         except StudentError:
-            outs[key] = None
-    train, again, test = outs["train"], outs["again"], outs["test"]
-    dx = None
-    if train is not None and train.shape == x.shape and runs["train"].call.handle is not None:
-        try:
-            dx = student.backward(dout, runs["train"].call.handle).array(None, "dx")
-        except StudentError:
-            pass
-    kept = None if train is None or train.shape != x.shape else float(np.mean(train != 0))
-    return {"drops": None if train is None else bool(np.any(train == 0)),
-            "keeps": None if kept is None else bool(
-                abs(kept - PROBE_KEEP) <= kept_tolerance(PROBE_KEEP, x.size)),
-            "seeded": None if train is None or again is None else close(train, again),
-            "test_identity": None if test is None else close(test, x),
-            "backward": None if dx is None else close(dx, dout * train / x),
-            "scales": None if kept is None or not kept else close(
-                train[train != 0] / x[train != 0], np.full(int(np.sum(train != 0)),
-                                                            1 / PROBE_KEEP))}
+            continue
+    return False
 
 
 def _blame(case: Case, observed: str, expected: str, layer: bool | None, layer_does: str,
@@ -110,6 +101,15 @@ def check_net_builds(fc_net, verdict):
             fc_net.whole(full=True)
         return
     verdict.note(f"dropout keyword: {fc_net.era.describe()}")
+    if _inline(fc_net):
+        verdict.note("your net applies dropout without calling dropout_forward (in its own "
+                     "lines?), so the course's dropout layer could not be put in place of "
+                     "yours, which fails the layer checks: the net's dropout was judged as "
+                     "it is written")
+    elif fc_net.calls_course_layer():
+        verdict.note("your net was checked with the course's dropout layer in place of "
+                     "yours, since yours fails the layer checks: the layer's mistakes cost "
+                     "the layer checks alone")
     for keep in KEEPS:
         with verdict.case(fc_net.label(keep)):
             fc_net.trained(keep)
@@ -182,7 +182,7 @@ def _where(fc_net: Observations) -> str:
             "dtype), and no numeric gradient with h = 1e-5 checks in less")
 
 
-def check_net_gradient(fc_net, dropout_layer, verdict):
+def check_net_gradient(fc_net, net_layer, verdict):
     # what fails without dropout is left out of the dropout settings' judgment
     outside, absent = _outside(fc_net)
     judged = [name for name in SHAPES if name not in outside]
@@ -208,7 +208,7 @@ def check_net_gradient(fc_net, dropout_layer, verdict):
                               _gradient_problems(fc_net, keep).items() if param in judged]:
                 # "right without dropout, wrong with it" only where it was all right without
                 _blame(case, "analytic and numeric gradients differ: " + "; ".join(problems),
-                       expected, dropout_layer["backward"],
+                       expected, net_layer["backward"],
                        "dropout_backward gives a wrong dx",
                        None if outside else "net_backward_dropout")
 
@@ -229,7 +229,7 @@ def _outside_reading(fc_net: Observations, case: Case, verdict: Verdict, needs: 
     return True
 
 
-def check_net_train_dropout(fc_net, dropout_layer, verdict):
+def check_net_train_dropout(fc_net, net_layer, verdict):
     for keep, name in _settings(fc_net):
         with verdict.case(name) as case:
             run = fc_net.trained(keep, full=False)
@@ -238,7 +238,7 @@ def check_net_train_dropout(fc_net, dropout_layer, verdict):
                 continue
             _blame(case, f"loss(X, y) was {run.loss:.10g}, as without dropout",
                    "a different loss: dropout zeroes units in training",
-                   dropout_layer["drops"],
+                   net_layer["drops"],
                    "dropout_forward drops no unit in training", "net_dropout_unused")
 
 
@@ -306,7 +306,7 @@ def _dW3(reading: _Reading, x: np.ndarray, y: int, scale: float) -> np.ndarray:
     return np.outer(hidden2, probs)
 
 
-def check_net_keep_ratio(fc_net, dropout_layer, convention, verdict):
+def check_net_keep_ratio(fc_net, net_layer, convention, verdict):
     with verdict.case(_wide(fc_net)) as case:
         _applied(fc_net, PROBE_KEEP)
         if (reading := _read_unless_outside(fc_net, case, verdict)) is None:
@@ -320,14 +320,14 @@ def check_net_keep_ratio(fc_net, dropout_layer, convention, verdict):
                  for layer, (fraction, n) in reading.kept.items()
                  if abs(fraction - PROBE_KEEP) > kept_tolerance(PROBE_KEEP, n)]
         if wrong:
-            layer_keeps = _both(dropout_layer["keeps"], dropout_layer["drops"])
+            layer_keeps = _both(net_layer["keeps"], net_layer["drops"])
             _blame(case, "; ".join(wrong), f"about {PROBE_KEEP:.0%} in each: "
                    f"{fc_net.era.describe()}", layer_keeps,
                    f"dropout_forward does not keep {PROBE_KEEP:.0%} of the units at "
                    f"p = {convention.p(PROBE_KEEP):g}", cause)
 
 
-def check_net_inverted(fc_net, dropout_layer, verdict):
+def check_net_inverted(fc_net, net_layer, verdict):
     with verdict.case(_wide(fc_net)) as case:
         _applied(fc_net, PROBE_KEEP)
         if (reading := _read_unless_outside(fc_net, case, verdict)) is None:
@@ -358,7 +358,7 @@ def check_net_inverted(fc_net, dropout_layer, verdict):
                "are scaled otherwise",
                f"the gradient of hidden layers affine - ReLU - dropout whose kept units are "
                f"divided by {keep:g}, and affine scores",
-               _both(dropout_layer["keeps"], dropout_layer["scales"]),
+               _both(net_layer["keeps"], net_layer["scales"]),
                "dropout_forward does not divide the units it keeps by the rate it keeps them "
                "at", "net_rescale" if scaled else None)
 
@@ -370,7 +370,7 @@ def _wide(fc_net: Observations) -> str:
     return f"hidden_dims=[{PROBE_WIDTH}, {PROBE_WIDTH}], {fc_net.era.call(PROBE_KEEP)}"
 
 
-def check_net_seed(fc_net, dropout_layer, verdict):
+def check_net_seed(fc_net, net_layer, verdict):
     for keep, name in _settings(fc_net):
         with verdict.case(name) as case:
             _applied(fc_net, keep)
@@ -380,11 +380,11 @@ def check_net_seed(fc_net, dropout_layer, verdict):
                 continue
             observed = f"two calls of loss(X, y) gave {first.loss:.10g} and {second.loss:.10g}"
             expected = "the same loss: seed=123 fixes every dropout mask"
-            _blame(case, observed, expected, dropout_layer["seeded"],
+            _blame(case, observed, expected, net_layer["seeded"],
                    "dropout_forward ignores its seed", "net_seed_not_passed")
 
 
-def check_net_test_time(fc_net, dropout_layer, verdict):
+def check_net_test_time(fc_net, net_layer, verdict):
     for keep, name in _settings(fc_net):
         with verdict.case(name) as case:
             _applied(fc_net, keep)
@@ -395,7 +395,7 @@ def check_net_test_time(fc_net, dropout_layer, verdict):
                 observed = (f"loss(X) gave scores unlike the net's without dropout "
                             f"({differ(scores, plain)})")
                 expected = "the same scores: no dropout at test time"
-                _blame(case, observed, expected, dropout_layer["test_identity"],
+                _blame(case, observed, expected, net_layer["test_identity"],
                        "dropout_forward changes x in test mode", "net_dropout_at_test")
             elif not close(scores, again):
                 case.fail(f"two calls of loss(X) gave different scores "

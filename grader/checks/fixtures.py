@@ -10,7 +10,9 @@ import functools
 import numpy as np
 import pytest
 
+from grader.checks.stats import close, kept_tolerance
 from grader.convention import NOTEBOOK_KEEPS, Convention
+from grader.fc_net import PROBE_KEEP
 from grader.student import Attempt, StudentError
 
 # The notebook draws randn(500, 500) + 10. A sixth of its units keeps every 8-sigma band far
@@ -67,3 +69,43 @@ def unexercised(runs: dict[float, Attempt], x: np.ndarray, convention: Conventio
     ps = ", ".join(f"{convention.p(keep):g}" for keep in runs)
     return (f"not judged: in train mode your forward pass {what} at p = {ps} (see "
             "keep_probability), so nothing was dropped at random for this check to see")
+
+
+@pytest.fixture(scope="session")
+def dropout_layer(student, convention) -> dict[str, bool | None]:
+    """What the student's own dropout layer does, to tell whether the net is run with it or
+    with the course's layer in its place (see the ``fc_net`` fixture): whether dropout_forward
+    drops units in training, keeps PROBE_KEEP of them (as the course's p means) and divides
+    them by PROBE_KEEP, gives the same mask for the same seed and returns x unchanged in test
+    mode, and whether dropout_backward gives dout through that mask (None: no output to
+    tell)."""
+    x = np.random.default_rng(7).standard_normal((50, 40)) + 10  # no zeros: 0 means dropped
+    dout = np.random.default_rng(8).standard_normal(x.shape)
+    p = convention.p(PROBE_KEEP)
+    runs = student.forward_all({
+        "train": (x, {"mode": "train", "p": p, "seed": 123}),
+        "again": (x, {"mode": "train", "p": p, "seed": 123}),
+        "test": (x, {"mode": "test", "p": p})})
+    outs = {}
+    for key, run in runs.items():
+        try:
+            outs[key] = run.get().array(0, "out")
+        except StudentError:
+            outs[key] = None
+    train, again, test = outs["train"], outs["again"], outs["test"]
+    dx = None
+    if train is not None and train.shape == x.shape and runs["train"].call.handle is not None:
+        try:
+            dx = student.backward(dout, runs["train"].call.handle).array(None, "dx")
+        except StudentError:
+            pass
+    kept = None if train is None or train.shape != x.shape else float(np.mean(train != 0))
+    return {"drops": None if train is None else bool(np.any(train == 0)),
+            "keeps": None if kept is None else bool(
+                abs(kept - PROBE_KEEP) <= kept_tolerance(PROBE_KEEP, x.size)),
+            "seeded": None if train is None or again is None else close(train, again),
+            "test_identity": None if test is None else close(test, x),
+            "backward": None if dx is None else close(dx, dout * train / x),
+            "scales": None if kept is None or not kept else close(
+                train[train != 0] / x[train != 0], np.full(int(np.sum(train != 0)),
+                                                            1 / PROBE_KEEP))}

@@ -258,8 +258,10 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
             spec = importlib.util.spec_from_file_location("submission", setup["file"])
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-        functions = {name: callable(getattr(module, name, None)) for name in setup["functions"]}
-        send({"kind": "loaded", "functions": functions, "nproc": cap})
+        # the student's own functions, whatever the net's course layer later puts in place
+        own = {name: getattr(module, name, None) for name in setup["functions"]}
+        send({"kind": "loaded", "functions": {name: callable(f) for name, f in own.items()},
+              "nproc": cap})
     except BaseException as exc:  # the student's import: anything can happen, report it
         send(failure(exc, exc.__traceback__))
         os._exit(0)
@@ -278,7 +280,8 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
     def run(function, args):
         """(True, returned, args) or (False, failure description, None)."""
         try:
-            return True, getattr(module, function)(*args), args
+            mine = own.get(function)
+            return True, (getattr(module, function) if mine is None else mine)(*args), args
         except BaseException as exc:  # student code: SystemExit and friends included
             return False, failure(exc, exc.__traceback__), None
 
@@ -302,15 +305,20 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
         return None
 
     # the student's net module once asked for (its module and stand-ins, or the failure),
-    # and the nets its plans built
-    net = {"nets": {}}
+    # the nets its plans built, and the course's layer where the first plan asked for it
+    net = {"nets": {}, "calls": None}
 
     def answer_net(plan, blobs, out_blobs, limit):
         """A plan for the student's FullyConnectedNet (see fcnet.run), answered."""
         if "module" not in net and "failure" not in net:
             try:
+                if plan.get("course_layer"):
+                    course, net["calls"] = fcnet.course_layer(np, plan["course_layer"])
+                    mine = fcnet.substitute(module, course)
                 net["module"], net["stand_ins"] = fcnet.load(
                     plan["module"], plan["module"].split(".")[0], setup["root"])
+                if plan.get("course_layer"):
+                    fcnet.rebind(setup["root"], course, mine)
             except BaseException as exc:
                 net["failure"] = failure(exc, exc.__traceback__)
         reply = {"kind": "net", "stand_ins": net.get("stand_ins", [])}
@@ -325,7 +333,7 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
         arrays = [decode(spec, blobs) for spec in plan["arrays"]]
         reply["answers"] = fcnet.run(net["module"], plan["steps"], arrays, np,
                                      lambda value: describe_value(value, out_blobs, limit),
-                                     failure, net["nets"])
+                                     failure, net["nets"], net["calls"])
         return reply
 
     while True:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 CLASS = "FullyConnectedNet"
 MAX_STAND_INS = 8
+LAYER = ("dropout_forward", "dropout_backward")
 
 
 class _Absent:
@@ -74,6 +75,74 @@ def _module_of(filename, root):
     return filename[len(prefix):-3].replace("/", ".").removesuffix(".__init__")
 
 
+def course_layer(np: types.ModuleType, meaning: str) -> tuple[dict, list]:
+    """The course's dropout layer (inverted dropout; p the probability of keeping a unit, or
+    of dropping one where MEANING is "drop"), by name, and the count of its forward calls."""
+    calls = [0]
+
+    def dropout_forward(x, dropout_param):
+        calls[0] += 1
+        p, mode = dropout_param["p"], dropout_param["mode"]
+        keep = p if meaning == "keep" else 1 - p
+        if "seed" in dropout_param:
+            np.random.seed(dropout_param["seed"])
+        mask = None
+        out = x
+        if mode == "train":
+            mask = (np.random.rand(*x.shape) < keep) / keep
+            out = x * mask
+        return out.astype(x.dtype, copy=False), (dropout_param, mask)
+
+    def dropout_backward(dout, cache):
+        dropout_param, mask = cache
+        return dout * mask if dropout_param["mode"] == "train" else dout
+
+    return {"dropout_forward": dropout_forward, "dropout_backward": dropout_backward}, calls
+
+
+def substitute(layers: types.ModuleType, course: dict) -> dict:
+    """Put the COURSE's functions in the student's LAYERS module, before the net is imported
+    (so that ``from .layers import *`` and ``layers.dropout_forward`` take them); return the
+    student's own, by name (None where the module has none)."""
+    own = {name: getattr(layers, name, None) for name in LAYER}
+    for name in LAYER:
+        setattr(layers, name, course[name])
+    return own
+
+
+def rebind(root: str, course: dict, own: dict) -> None:
+    """After the net's import: every name that a module of the submission (a file under ROOT),
+    or a class it defines, gives to the student's own functions (``from .layers import
+    dropout_forward as drop``, a helper module imported earlier, a static method) now gives
+    the course's. A function counts as the student's by its code's file, line and name, so
+    that a second import of the layers file counts too."""
+    prefix = root.rstrip("/") + "/"
+    wanted = {_code_key(function): course[name] for name, function in own.items()
+              if _code_key(function) is not None}
+    for module in list(sys.modules.values()):
+        try:
+            if not str(getattr(module, "__file__", None) or "").startswith(prefix):
+                continue
+            holders = [module, *(value for value in vars(module).values()
+                                 if isinstance(value, type)
+                                 and value.__module__ == module.__name__)]
+            for holder in holders:
+                for key, value in list(vars(holder).items()):
+                    static = isinstance(value, staticmethod)
+                    found = wanted.get(_code_key(value.__func__ if static else value))
+                    if found is not None:
+                        setattr(holder, key, staticmethod(found) if static else found)
+        except Exception:  # a module the student made odd keeps its names
+            continue
+
+
+def _code_key(function):
+    if not isinstance(function, types.FunctionType):
+        return None
+    code = function.__code__
+    return code.co_filename, code.co_firstlineno, code.co_name
+
+
 def signature(module: types.ModuleType) -> dict:
     """The constructor's parameters: [name, kind, default] (a default that is not a plain
     number, string, bool or None is sent as its type's name, marked "<type>")."""
@@ -96,11 +165,12 @@ def signature(module: types.ModuleType) -> dict:
 
 
 def run(module: types.ModuleType, steps: list, arrays: list, np: types.ModuleType,
-        describe: Callable, failure: Callable, nets: dict) -> list:
+        describe: Callable, failure: Callable, nets: dict, calls: list | None = None) -> list:
     """Run STEPS against the student's class in MODULE; one answer per step. ARRAYS holds
     the arrays the steps name by index; DESCRIBE turns a value into its wire description,
     FAILURE an exception into the description of what was raised. NETS (name: net) keeps
-    the nets built, for the steps of later plans."""
+    the nets built, for the steps of later plans. CALLS, where the course's layer is in
+    place, counts its forward calls: each answer then says how many it made."""
 
     def array(index):
         return None if index is None else arrays[index].copy()  # the student may change it
@@ -185,8 +255,12 @@ def run(module: types.ModuleType, steps: list, arrays: list, np: types.ModuleTyp
         if step.get("net") not in nets and step["op"] != "build":
             answers.append({"kind": "skipped"})  # its net was never built
             continue
+        before = calls[0] if calls else 0
         try:
-            answers.append({"kind": "returned", "value": kinds[step["op"]](step)})
+            value = kinds[step["op"]](step)
+            if calls:
+                value["layer_calls"] = calls[0] - before
+            answers.append({"kind": "returned", "value": value})
         except BaseException as exc:  # the student's code: anything can happen, report it
             answers.append(failure(exc, exc.__traceback__))
     return answers

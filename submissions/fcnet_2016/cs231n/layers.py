@@ -37,14 +37,31 @@ def softmax_loss(x, y):
 
 
 def dropout_forward(x, dropout_param):
-  """p is the probability of keeping a unit (we keep, whatever the notebook says)."""
+  """
+  Performs the forward pass for (inverted) dropout.
+
+  Inputs:
+  - x: Input data, of any shape
+  - dropout_param: A dictionary with the following keys:
+    - p: Dropout parameter. We drop each neuron output with probability p.
+    - mode: 'test' or 'train'. If the mode is train, then perform dropout;
+      if the mode is test, then just return the input.
+    - seed: Seed for the random number generator. Passing seed makes this
+      function deterministic, which is needed for gradient checking but not in
+      real networks.
+
+  Outputs:
+  - out: Array of the same shape as x.
+  - cache: A tuple (dropout_param, mask). In training mode, mask is the dropout
+    mask that was used to multiply the input; in test mode, mask is None.
+  """
   p, mode = dropout_param['p'], dropout_param['mode']
   if 'seed' in dropout_param:
     np.random.seed(dropout_param['seed'])
 
   mask = None
   if mode == 'train':
-    mask = np.random.choice([0.0, 1.0 / p], size=x.shape, p=[1 - p, p])
+    mask = np.random.choice([0.0, 1.0 / (1 - p)], size=x.shape, p=[p, 1 - p])
     out = x * mask
   elif mode == 'test':
     out = x

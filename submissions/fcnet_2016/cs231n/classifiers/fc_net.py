@@ -25,10 +25,9 @@ class FullyConnectedNet(object):
       self.params['b%d' % (i + 1)] = np.zeros(h)
       layer_input = h
 
-    # dropout is the probability of dropping a unit; our dropout_forward takes the keep one
     self.dropout_param = {}
     if self.use_dropout:
-      self.dropout_param = {'mode': 'train', 'p': 1 - dropout}
+      self.dropout_param = {'mode': 'train', 'p': dropout}
       if seed is not None:
         self.dropout_param['seed'] = seed
 
