@@ -4,6 +4,7 @@ JUnit XML for other CI systems."""
 from __future__ import annotations
 
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -22,8 +23,10 @@ def summary_markdown(result: SubmissionResult) -> str:
         mark = "✅" if check.passed else "❌"
         lines.append(f"| {check.title} | {check.score:g} / {check.max_score:g} | {mark} |")
     for check in result.failed:
-        lines += ["", f"<details><summary>{check.title}</summary>", "", "```",
-                  check.feedback, "```", "</details>"]
+        # a fence longer than any run of backticks in the feedback: nothing closes it early
+        fence = "`" * max(3, 1 + max(map(len, re.findall("`+", check.feedback)), default=0))
+        lines += ["", f"<details><summary>{check.title}</summary>", "", fence,
+                  check.feedback, fence, "</details>"]
     return "\n".join(lines) + "\n"
 
 

@@ -21,6 +21,7 @@ from grader import (
     terminal,
 )
 from grader.convention import SETTINGS, staff_hint
+from grader.discover import printable
 from grader.rubric import FC_NET_MODES, RubricError, load_extra_checks
 from grader.rubric import load as load_rubric
 from grader.sandbox import containment
@@ -125,7 +126,8 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
             click.echo(submission.note, err=True)
     alone = submissions[0].path == path.resolve()  # PATH itself, not a folder of them
     if single is None and alone and (lone := discover.lone_definer(path)) is not None:
-        click.echo(f"grading {path} as one submission: {lone.relative_to(path)} is "
+        click.echo(f"grading {printable(str(path))} as one submission: "
+                   f"{printable(str(lone.relative_to(path)))} is "
                    "the only file under it that defines dropout_forward (--each grades each "
                    "entry instead)", err=True)
     settings = Settings(limits=replace(Limits(), timeout=timeout, memory=memory << 20),

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from grader.inert import IN_NAME, visible
+
 SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "datasets"}
 MAX_ZIP_ENTRIES = 2000
 MAX_ZIP_BYTES = 64 << 20
@@ -191,9 +193,10 @@ def _natural_id(entry: Path) -> str:
 
 
 def printable(name: str) -> str:
-    """A file name as text: bytes that are not UTF-8 (kept by Python as surrogates) shown as
-    ``\\xff`` escapes, so that it can be written to any file or terminal."""
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    """A file name as one line of inert text: bytes that are not UTF-8 (kept by Python as
+    surrogates) and control characters shown as escapes (``\\xff``, ``\\x1b``, ``\\n``),
+    so that it can be written to any file or terminal."""
+    return visible(os.fsencode(name).decode("utf-8", "backslashreplace"), IN_NAME)
 
 
 def assign_ids(entries: list[Path]) -> dict[str, Path]:

@@ -1,6 +1,6 @@
 """grading/report.html: one self-contained file (inline CSS and SVG, nothing from the network)
 for the instructor, and grading/written_answers.csv for manual grading. Needs the `report`
-extra (jinja2, matplotlib, nbformat)."""
+extra (jinja2, matplotlib)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 from grader import misconceptions, notebooks, report, results
+from grader.inert import cell
 
 REPORT = "report.html"
 ANSWERS = "written_answers.csv"
@@ -23,7 +24,7 @@ MISSING_EXTRA = ("the instructor's report needs the report extra: "
 def available() -> bool:
     """Whether the report extra is installed (found, not imported: that is slow)."""
     return all(importlib.util.find_spec(name) is not None
-               for name in ("jinja2", "matplotlib", "nbformat"))
+               for name in ("jinja2", "matplotlib"))
 
 
 def preload() -> None:
@@ -56,7 +57,8 @@ def write(out: Path, roster: dict[str, str] | None = None) -> Path:
     writer.writerow(["id", "question", "answer", "answered"])
     for student in data.students:
         for answer in student.answers:
-            writer.writerow([student.id, answer.question, answer.answer, answer.answered])
+            writer.writerow([cell(student.id), cell(answer.question), cell(answer.answer),
+                             answer.answered])
     results.write_atomic(out / ANSWERS, buffer.getvalue())
     return out / REPORT
 

@@ -1,14 +1,18 @@
 """The written answers: the assignment notebook's questions ("Inline Question" cells since
 2018; in 2016-2017 a cell headed "# Question", answered in one headed "# Answer") and the
-student's answer to each, read with nbformat (a JSON reader: nothing in the notebook runs)."""
+student's answer to each. The notebook is read as JSON (nothing in it runs), within bounds:
+its size, how many objects and strings it holds (which bound the memory and time to parse
+it), how many cells, and how much of each answer is kept."""
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import discover
+from grader.inert import visible
 
 # "Inline Question 1:" anywhere; or a cell that starts with a "Question" heading or label
 QUESTION = re.compile(r"inline\s+question|\A\s*(?:#+|\*\*|__)?\s*question\b", re.IGNORECASE)
@@ -20,6 +24,11 @@ ANSWER_START = re.compile(r"(?im)^[^\n]*\banswer\s*:|^\s*#+\s*(?:your\s+)?answer
 UNANSWERED = ("fill this in", "fill in", "[fill this in]", "todo")
 MAX_NOTEBOOK_BYTES = 16 << 20  # a real Dropout notebook with its plots is a few MB
 MAX_CANDIDATES = 20  # notebooks searched for an Inline Question when none is Dropout.ipynb
+# objects, arrays and strings ({, [ and " counted before parsing): each costs memory to parse,
+# and a real notebook, whose plots are long strings, holds some thousands
+MAX_TOKENS = 1_000_000
+MAX_CELLS = 5_000  # a real Dropout notebook has about a hundred
+MAX_ANSWER_CHARS = 5_000  # kept of each answer (and question); the rest is marked as cut
 
 
 @dataclass(frozen=True)
@@ -65,34 +74,78 @@ def _read(notebook: Path) -> str | None:
         return None
 
 
-def extract(notebook: Path, base: Path | None = None) -> list[Answer]:
-    """Each Inline Question with the answer written below it (in the same cell after an
-    "Answer:" label, or in the next markdown cell)."""
-    import nbformat
+@dataclass(frozen=True)
+class Reading:
+    """What was read of a notebook: its answers, or why it could not be read."""
 
-    text = _read(notebook)
-    if text is None:
-        return []
+    answers: list[Answer] = field(default_factory=list)
+    problem: str | None = None
+
+
+def read(notebook: Path, base: Path | None = None) -> Reading:
+    """Each Inline Question of NOTEBOOK with the answer written below it (in the same cell
+    after an "Answer:" label, or in the next markdown cell), each cut to MAX_ANSWER_CHARS; or,
+    for a notebook past the bounds or not readable, why (the notebook named as below BASE)."""
     shown = discover.printable(str(notebook.relative_to(base)) if base else notebook.name)
     try:
-        cells = [c for c in nbformat.reads(text, as_version=4).cells
-                 if c.cell_type == "markdown"]
-        return _answers(cells, shown)
-    except Exception:  # an unreadable notebook (not JSON, too deep, odd cells) has no answers
-        return []
+        data = discover.read_regular(notebook, MAX_NOTEBOOK_BYTES)
+    except discover.SubmissionError:
+        return Reading(problem=f"{shown} is too large to read (the grader reads notebooks of "
+                               f"at most {MAX_NOTEBOOK_BYTES >> 20} MB)")
+    except OSError as err:
+        return Reading(problem=f"{shown} could not be read ({err.strerror or err})")
+    tokens = data.count(b"{") + data.count(b"[") + data.count(b'"')
+    if tokens > MAX_TOKENS:
+        return Reading(problem=f"{shown} is too large to read ({tokens:,} objects and "
+                               f"strings; the grader reads notebooks of at most "
+                               f"{MAX_TOKENS:,})")
+    try:
+        cells = _cells(json.loads(data.decode("utf-8", "replace")))
+    except (ValueError, RecursionError, TypeError, AttributeError):
+        return Reading(problem=f"{shown} is not a notebook the grader can read (not JSON, or "
+                               "not a notebook's layout)")
+    if len(cells) > MAX_CELLS:
+        return Reading(problem=f"{shown} is too large to read ({len(cells):,} cells; the "
+                               f"grader reads notebooks of at most {MAX_CELLS:,})")
+    return Reading(_answers([c for c in cells if c[0] == "markdown"], shown))
 
 
-def _answers(cells: list, shown: str) -> list[Answer]:
+def _cells(notebook: dict) -> list[tuple[str, str]]:
+    """(cell type, source) of each cell: nbformat 4's cells, or nbformat 3's worksheets'."""
+    found = notebook.get("cells")
+    if found is None:
+        found = [c for sheet in notebook.get("worksheets") or [] for c in sheet.get("cells") or []]
+    cells = []
+    for cell in found[:MAX_CELLS + 1]:
+        source = cell.get("source", "")
+        if isinstance(source, list):
+            source = "".join(str(line) for line in source)
+        cells.append((str(cell.get("cell_type")), str(source)))
+    return cells
+
+
+def extract(notebook: Path, base: Path | None = None) -> list[Answer]:
+    """The answers of NOTEBOOK (see :func:`read`); none where it could not be read."""
+    return read(notebook, base).answers
+
+
+def problem(path: Path) -> str | None:
+    """Why the written answers of the submission at PATH could not be read (its notebook past
+    the bounds, or unreadable), for its feedback; None when they could, or it has none."""
+    found = find(path)
+    return read(found[0], path).problem if found else None
+
+
+def _answers(cells: list[tuple[str, str]], shown: str) -> list[Answer]:
     answers = []
-    for i, cell in enumerate(cells):
-        source = cell.source
+    for i, (_, source) in enumerate(cells):
         if not QUESTION.search(source):
             continue
         label = ANSWER_START.search(source)
         if label:  # question and answer in one cell
             question, answer = source[:label.start()], source[label.start():]
-        elif i + 1 < len(cells) and not QUESTION.search(cells[i + 1].source):
-            question, answer = source, cells[i + 1].source
+        elif i + 1 < len(cells) and not QUESTION.search(cells[i + 1][1]):
+            question, answer = source, cells[i + 1][1]
         else:
             question, answer = source, ""
         answer = ANSWER_LABEL.sub("", answer.strip(), count=1)
@@ -101,6 +154,12 @@ def _answers(cells: list, shown: str) -> list[Answer]:
 
 
 def _clean(text: str) -> str:
+    """Markdown's marks and HTML tags left out, white space squeezed, control characters
+    shown as escapes, and at most MAX_ANSWER_CHARS kept (marked where cut)."""
     text = re.sub(r"<[^<>]*>", "", text)  # html tags some years use (linear: no "<<<<" trap)
     text = re.sub(r"[*#]+", "", text)
-    return re.sub(r"[ \t]+", " ", text).strip()
+    text = visible(re.sub(r"[ \t]+", " ", text).strip())
+    if len(text) > MAX_ANSWER_CHARS:
+        text = (text[:MAX_ANSWER_CHARS] + f" [... cut: {len(text):,} characters, the first "
+                f"{MAX_ANSWER_CHARS:,} kept]")
+    return text

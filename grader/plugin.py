@@ -24,7 +24,7 @@ import pytest
 from pytest_jsonreport.plugin import JSONReport
 from pytest_jsonreport.serialize import make_report, make_summary
 
-from grader import discover, rubric
+from grader import discover, notebooks, rubric
 from grader.convention import Convention, Starter, read_starter
 from grader.discover import FC_NET_FILE
 from grader.fc_net import Observations, observe
@@ -259,6 +259,8 @@ class GradingPlugin:
                 target.file, target.file.parent / "classifiers" / "fc_net.py"
                 if staged.fc_net else None))
         facts["p"] = self.p.facts()
+        if submission.kind == "dir":  # a notebook past the bounds is told, and costs nothing
+            facts["notebook"] = notebooks.problem(submission.path)
         with staged.resources:
             if box is not None:
                 box.wait_loaded()

@@ -125,6 +125,8 @@ def build(out: Path, roster: dict[str, str] | None = None,
             found[key].append(student.id)
         if result.status in STATUS_ORDER:  # every status but ok is a problem
             problems.append((student.id, result.status, _problem_message(result)))
+        if result.notebook:  # its written answers could not be read
+            problems.append((student.id, "notebook", result.notebook))
     return ClassReport(
         students, checks, {cid: passed[cid] / graded_on[cid] for cid, _ in checks},
         {k: found[k] for k in misconceptions.CATALOGUE if k in found}, problems,

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grader import __version__, starter
 from grader.discover import UNREADABLE, Submission
+from grader.inert import cell, inert_tree
 from grader.rubric import Check, Rubric
 
 RESULTS = "results.json"
@@ -62,6 +63,7 @@ class SubmissionResult:
     from_starter: list[str] = field(default_factory=list)  # files the starter code gave it
     staff_output: str = ""  # what the code printed once hidden checks ran: the staff's only
     p: dict = field(default_factory=dict)  # the meaning of p it was graded with (Convention.facts)
+    notebook: str | None = None  # why its notebook's written answers could not be read
 
     @property
     def score(self) -> float:
@@ -115,7 +117,8 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
                             round(float(report.get("duration", 0.0)), 3),
                             facts.get("settings", ""), facts.get("path", ""),
                             facts.get("sandbox", ""), list(facts.get("from_starter", [])),
-                            facts.get("staff_output", ""), dict(facts.get("p") or {}))
+                            facts.get("staff_output", ""), dict(facts.get("p") or {}),
+                            facts.get("notebook"))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str,
@@ -141,6 +144,9 @@ def summary(result: SubmissionResult) -> str:
         lines.append(result.problem)
     if result.p.get("said"):
         lines.append(result.p["said"])
+    if result.notebook:
+        lines.append(f"Your notebook: {result.notebook}: its written answers were not read "
+                     "(this costs no points here).")
     if result.status != "ok":
         lines.append(f"Status: {result.status}. See the checks below for the details.")
     if result.output.strip():
@@ -149,7 +155,8 @@ def summary(result: SubmissionResult) -> str:
 
 
 def to_gradescope(result: SubmissionResult) -> dict:
-    """The submission in Gradescope's results.json format."""
+    """The submission in Gradescope's results.json format, every string in it inert (no
+    control character of the student's reaches a terminal, a CI log or a JUnit file)."""
     tests = []
     for check in result.checks:
         test = {"name": check.title, "score": check.score, "max_score": check.max_score,
@@ -161,14 +168,15 @@ def to_gradescope(result: SubmissionResult) -> dict:
         if check.staff_feedback:
             test["extra_data"]["staff_feedback"] = check.staff_feedback
         tests.append(test)
-    return {"score": result.score, "execution_time": result.execution_time,
+    return inert_tree({"score": result.score, "execution_time": result.execution_time,
             "output": summary(result), "tests": tests,
             "extra_data": {"id": result.id, "status": result.status, "file": result.file,
                            "content_hash": result.content_hash, "grader": __version__,
                            "settings": result.settings, "path": result.path,
                            "sandbox": result.sandbox, "from_starter": result.from_starter,
                            "captured_output": result.output,
-                           "staff_output": result.staff_output, "p": result.p}}
+                           "staff_output": result.staff_output, "p": result.p,
+                           "notebook": result.notebook}})
 
 
 def from_gradescope(data: dict) -> SubmissionResult:
@@ -184,7 +192,9 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             data.get("execution_time", 0.0), extra.get("settings", ""),
                             extra.get("path", ""), extra.get("sandbox", ""),
                             extra.get("from_starter", []), extra.get("staff_output", ""),
-                            extra["p"] if isinstance(extra.get("p"), dict) else {})
+                            extra["p"] if isinstance(extra.get("p"), dict) else {},
+                            extra.get("notebook") if isinstance(extra.get("notebook"), str)
+                            else None)
 
 
 def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
@@ -350,12 +360,13 @@ def write_gradebook(out: Path, rubric: Rubric,
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", *(["name"] if roster else []), "score", "max_score", "status",
-                     *columns])
+                     *map(cell, columns)])
     for row in rows:
         earned = points.get(row.id)  # None: a rostered student without a result
         cells = ([f"{earned[cid]:g}" if cid in earned else "" for cid in columns]
                  if earned is not None else ["0"] * len(columns))
-        writer.writerow([row.id, *([roster.get(row.id, "")] if roster else []),
-                         f"{row.score:g}", f"{row.max_score:g}", row.status, *cells])
+        # text cells inert in a spreadsheet; the numbers stay numbers
+        writer.writerow([cell(row.id), *([cell(roster.get(row.id, ""))] if roster else []),
+                         f"{row.score:g}", f"{row.max_score:g}", cell(row.status), *cells])
     write_atomic(out / GRADEBOOK, buffer.getvalue())
     return rows

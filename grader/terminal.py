@@ -70,6 +70,8 @@ def feedback(result: SubmissionResult) -> str:
         lines.append(result.problem)
     if result.p.get("said"):
         lines.append(result.p["said"])
+    if result.notebook:
+        lines.append(f"Your notebook: {result.notebook}: its written answers were not read.")
     lines.append("")
     for check in result.checks:
         mark = "PASS" if check.passed else "FAIL"
