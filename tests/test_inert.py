@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -89,9 +90,12 @@ def hostile(tmp_path_factory):
     (folder / "name\x1b]0;title\x07.py").write_text(REFERENCE)
     out = tmp_path_factory.mktemp("out")
     memory = out / "peak_kb"
+    # as GitHub Actions runs it (annotations on stdout, the job summary), with JUnit XML too
+    env = {**os.environ, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(out / "summary.md")}
     run = subprocess.run([sys.executable, "-c", SCRIPT, str(memory), sys.executable, "-c",
                           "from grader.cli import main; main()", str(folder), "--out",
-                          str(out / "grading")], capture_output=True, timeout=900)
+                          str(out / "grading"), "--junit-xml", str(out / "junit.xml")],
+                         capture_output=True, timeout=900, env=env)
     return run, out / "grading", int(memory.read_text())
 
 
@@ -155,6 +159,13 @@ def test_no_control_character_of_the_students_reaches_the_terminal(hostile):
     run, out, _ = hostile
     terminal = run.stdout.decode() + run.stderr.decode()
     assert not FORBIDDEN.search(terminal), FORBIDDEN.search(terminal)
+    # nor the CI's files; and what the code printed never begins a workflow command
+    for name in ("junit.xml", "summary.md"):
+        text = (out.parent / name).read_text()
+        assert "\\x1b]0;pwned" in text and not FORBIDDEN.search(text), name
+    commands = [line for line in terminal.splitlines() if line.startswith("::")]
+    assert commands and all(line.startswith("::error file=") for line in commands)
+    assert not any("forged annotation" in line.split("::")[1] for line in commands)
     for sid in ("prints", "raises"):
         data = (out / sid / "results.json").read_text()
         assert not FORBIDDEN.search(json.loads(data)["output"] + data)
