@@ -167,6 +167,9 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
         click.echo(terminal.table(graded))
     if hint := staff_hint({row.id: row.p for row in graded}):
         click.echo(f"\nCourse staff: {hint}")
+    for row in graded:
+        if row.staff_hint:
+            click.echo(f"Course staff: {row.id}: {row.staff_hint}")
     click.echo(f"\nresults: {out}/<id>/results.json, gradebook: {out / results.GRADEBOOK}")
     _report_to_ci(submissions, out, junit_xml)
     if not alone:  # a folder of submissions: the instructor's batch

@@ -123,6 +123,17 @@ class Convention:
         """The misconception of a student who reads p the other way."""
         return "p_as_drop" if self.name == "keep" else "p_as_keep"
 
+    @property
+    def other_scale(self) -> str:
+        """The misconception of a student who keeps the right units but divides them by the
+        other probability."""
+        return "divides_by_drop" if self.name == "keep" else "divides_by_keep"
+
+    @property
+    def other_vanilla(self) -> str:
+        """The misconception of a student who reads p the other way and does not rescale."""
+        return "vanilla_p_as_drop" if self.name == "keep" else "vanilla_p_as_keep"
+
 
 # The notebook's keep probabilities: p in 0.25, 0.4, 0.7 since 2018 (0.3, 0.6, 0.75 as drop
 # probabilities in 2016-2017), and p = 0.2 (0.8) for the gradient check.

@@ -3,6 +3,7 @@ observations against them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,8 +25,40 @@ CATALOGUE = {m.key: m for m in [
                   "a unit: keep a unit when np.random.rand(*x.shape) >= p and divide the kept "
                   "units by 1 - p."),
     Misconception("wrong_comparison", "compares the wrong way round",
-                  "`rand > p` keeps about 1 - p of the units, yet the kept ones are divided by "
-                  "p. Keep a unit when rand < p."),
+                  "The mask keeps about 1 - p of the units (`rand > p`, "
+                  "`binomial(1, 1 - p, ...)`: a unit dropped with probability p), yet the kept "
+                  "ones are divided by p. p is the probability of KEEPING a unit: keep it when "
+                  "rand < p, then divide by p."),
+    Misconception("vanilla_p_as_drop",
+                  "keeps 1 - p of the units (p read as the drop probability) and does not "
+                  "divide them: vanilla dropout",
+                  "Two things to fix. The mask keeps about 1 - p of the units (`rand > p`, "
+                  "`binomial(1, 1 - p, ...)`, `choice(2, p=[p, 1 - p])`): p is the probability "
+                  "of KEEPING a unit, so keep it when rand < p. And the kept units are not "
+                  "divided: inverted dropout divides them by p in training, so that the "
+                  "expected output equals the input and nothing is scaled at test time."),
+    Misconception("vanilla_p_as_keep",
+                  "keeps p of the units (p read as the keep probability) and does not divide "
+                  "them: vanilla dropout",
+                  "Two things to fix. In this course (the 2016-2017 convention) p is the "
+                  "probability of DROPPING a unit: keep it when rand >= p. And the kept units "
+                  "are not divided: inverted dropout divides them by 1 - p in training."),
+    Misconception("divides_by_drop", "keeps p of the units but divides them by 1 - p",
+                  "The mask keeps the right units (rand < p), but inverted dropout divides the "
+                  "kept ones by the keep probability p, not by 1 - p."),
+    Misconception("divides_by_keep", "keeps 1 - p of the units but divides them by p",
+                  "The mask keeps the right units (rand >= p), but with p the probability of "
+                  "dropping a unit, inverted dropout divides the kept ones by 1 - p, not by p."),
+    Misconception("normal_no_rescale",
+                  "draws the mask from a normal distribution and does not divide",
+                  "Two things to fix. np.random.randn draws from a normal distribution, so "
+                  "`randn(*x.shape) < p` keeps Φ(p) of the units, not p: draw uniform numbers "
+                  "(np.random.rand). And divide the kept units by the keep probability, so that "
+                  "the expected output equals the input."),
+    Misconception("batch_shared_mask", "shares one mask across the batch",
+                  "The mask has one row (`rand(1, D)`, `ones((1, D))`) and broadcasting gives "
+                  "every example the same units to drop. Each unit of each example is kept on "
+                  "its own draw: np.random.rand(*x.shape) < p."),
     Misconception("no_rescale", "forgets to divide by the keep probability",
                   "This is vanilla dropout: the expected output shrinks to the keep probability "
                   "times the input. Inverted dropout divides the kept units by the keep "
@@ -70,8 +103,10 @@ CATALOGUE = {m.key: m for m in [
     Misconception("backward_scales_in_test", "scales the gradient in test mode",
                   "In test mode the layer is the identity, so dx = dout."),
     Misconception("only_2d", "works only for 2-D input",
-                  "Unpacking `N, D = x.shape` fails for 1-D and 4-D inputs (conv layers give "
-                  "4-D). Use np.random.rand(*x.shape) so any shape works."),
+                  "The code reads x's shape as (N, D) (`N, D = x.shape`, `x.shape[1]`, "
+                  "`rand(x.shape[0], x.shape[1])`, a (1, D) mask): 2-D input works, 1-D and "
+                  "4-D (what conv layers give) do not. Use np.random.rand(*x.shape) so any "
+                  "shape works."),
     Misconception("net_dropout_unused", "the net never applies dropout in training",
                   "With y given, FullyConnectedNet.loss is training: it must call "
                   "dropout_forward(out, self.dropout_param), with self.dropout_param['mode'] "
@@ -105,6 +140,15 @@ CATALOGUE = {m.key: m for m in [
                   "dropout_keep_ratio (dropout in 2018-2019) is the probability of KEEPING a "
                   "unit, as the layer's p is, and 1 means no dropout: pass it to the dropout "
                   "layers as p unchanged."),
+    Misconception("out_left_none", "leaves out as None",
+                  "A branch of dropout_forward never assigns out (its TODO block is empty, or "
+                  "it assigns another name), so the starter's line "
+                  "`out = out.astype(x.dtype, copy=False)` fails on the starter's `out = None`. "
+                  "Assign out in the train branch and in the test branch."),
+    Misconception("python2", "Python 2 code",
+                  "This grader, like the course since 2018, runs Python 3: xrange is range, "
+                  "d.iteritems() is d.items(), unicode is str, print is a function "
+                  "(print(x)), and / between integers gives a float (// does not)."),
     Misconception("not_implemented", "not implemented yet",
                   "The starter's TODO blocks are still empty (the function returns None)."),
     Misconception("does_not_import", "the file does not import",
@@ -150,9 +194,24 @@ def from_exception(function: str, type_name: str, message: str) -> str | None:
     if function == "dropout_backward" and type_name == "TypeError" and "NoneType" in message:
         return "backward_mask_in_test"
     if type_name == "AttributeError" and "'NoneType'" in message and "astype" in message:
-        return "not_implemented"
+        return "out_left_none"
+    if python2(type_name, message):
+        return "python2"
     if type_name == "ValueError" and "unpack" in message and "(expected 2" in message:
         return "only_2d"
     if type_name == "NotImplementedError":
         return "not_implemented"
     return None
+
+
+PY2_NAMES = ("xrange", "unicode", "basestring", "raw_input", "unichr", "long", "reduce",
+             "cmp", "execfile", "iteritems", "itervalues", "iterkeys", "has_key")
+
+
+def python2(type_name: str, message: str) -> bool:
+    """Whether an exception is a symptom of Python 2 code: a name Python 3 no longer has
+    (``xrange``, ``unicode``), or a dict method it dropped (``iteritems``)."""
+    if type_name not in ("NameError", "AttributeError"):
+        return False
+    found = re.search(r"(?:name|attribute) '(\w+)'", message)
+    return found is not None and found.group(1) in PY2_NAMES

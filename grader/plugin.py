@@ -69,6 +69,7 @@ class GradingPlugin:
         self.removals = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remove")
         self.current: Student | None = None
         self.p = Convention("keep")  # what p means in the submission being graded
+        self.told: dict[str, str] = {}  # what its checks' feedback said in full, and where
         self.item: pytest.Item | None = None  # the check being run
 
     # -- fixtures ---------------------------------------------------------------------------
@@ -170,7 +171,9 @@ class GradingPlugin:
         verdict = item.stash.get(VERDICT, None)
         if call.when == "call" and verdict is not None and item.stash.get(JUDGED, False):
             hidden = self._hidden(item)
-            meta.update(fraction=verdict.fraction, feedback=verdict.feedback(hidden=hidden),
+            said = verdict.feedback(hidden=hidden, told=self.told,
+                                    here=self.rubric[check_id(item)].title)
+            meta.update(fraction=verdict.fraction, feedback=said,
                         judged=True, misconceptions=verdict.misconceptions,
                         status=verdict.status)
             if hidden:  # the whole story, for the course staff only
@@ -259,6 +262,7 @@ class GradingPlugin:
                 target.file, target.file.parent / "classifiers" / "fc_net.py"
                 if staged.fc_net else None))
         facts["p"] = self.p.facts()
+        self.told = {}
         if submission.kind == "dir":  # a notebook past the bounds is told, and costs nothing
             facts["notebook"] = notebooks.problem(submission.path)
         with staged.resources:
@@ -286,7 +290,7 @@ class GradingPlugin:
             staff_output = f"[the submission failed in a hidden check] {problem}\n{staff_output}"
             problem = ("The submission's process failed during a hidden check; what happened is "
                        "told to the course staff only.")
-        facts.update(file=target.display if target else None,
+        facts.update(file=target.display if target else None, staff_hint=student.staff_hint,
                      output=box.output.text() if box else "",
                      staff_output=staff_output, problem=problem,
                      from_starter=box.from_starter if box else [],

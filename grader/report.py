@@ -124,7 +124,10 @@ def build(out: Path, roster: dict[str, str] | None = None,
         for key in sorted({m for c in result.checks for m in c.misconceptions}):
             found[key].append(student.id)
         if result.status in STATUS_ORDER:  # every status but ok is a problem
-            problems.append((student.id, result.status, _problem_message(result)))
+            message = _problem_message(result)
+            if result.staff_hint:  # the staff's own way out, told to them only
+                message += f" Course staff: {result.staff_hint}."
+            problems.append((student.id, result.status, message))
         if result.notebook:  # its written answers could not be read
             problems.append((student.id, "notebook", result.notebook))
     return ClassReport(

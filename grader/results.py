@@ -64,6 +64,7 @@ class SubmissionResult:
     staff_output: str = ""  # what the code printed once hidden checks ran: the staff's only
     p: dict = field(default_factory=dict)  # the meaning of p it was graded with (Convention.facts)
     notebook: str | None = None  # why its notebook's written answers could not be read
+    staff_hint: str | None = None  # what the course staff can do about it (never the student)
 
     @property
     def score(self) -> float:
@@ -118,7 +119,7 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
                             facts.get("settings", ""), facts.get("path", ""),
                             facts.get("sandbox", ""), list(facts.get("from_starter", [])),
                             facts.get("staff_output", ""), dict(facts.get("p") or {}),
-                            facts.get("notebook"))
+                            facts.get("notebook"), facts.get("staff_hint"))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str,
@@ -149,8 +150,11 @@ def summary(result: SubmissionResult) -> str:
                      "(this costs no points here).")
     if result.status != "ok":
         lines.append(f"Status: {result.status}. See the checks below for the details.")
-    if result.output.strip():
-        lines += ["", "Your code printed:", result.output.rstrip()]
+    own, course = starter.own_prints(result.output)
+    if course:
+        lines.append(starter.COURSE_PRINTED)
+    if own.strip():
+        lines += ["", "Your code printed:", own.rstrip()]
     return "\n".join(lines)
 
 
@@ -176,7 +180,7 @@ def to_gradescope(result: SubmissionResult) -> dict:
                            "sandbox": result.sandbox, "from_starter": result.from_starter,
                            "captured_output": result.output,
                            "staff_output": result.staff_output, "p": result.p,
-                           "notebook": result.notebook}})
+                           "notebook": result.notebook, "staff_hint": result.staff_hint}})
 
 
 def from_gradescope(data: dict) -> SubmissionResult:
@@ -193,8 +197,7 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             extra.get("path", ""), extra.get("sandbox", ""),
                             extra.get("from_starter", []), extra.get("staff_output", ""),
                             extra["p"] if isinstance(extra.get("p"), dict) else {},
-                            extra.get("notebook") if isinstance(extra.get("notebook"), str)
-                            else None)
+                            _text(extra.get("notebook")), _text(extra.get("staff_hint")))
 
 
 def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
@@ -324,6 +327,7 @@ class Row:
     failed: tuple[str, ...]
     checks: int
     p: dict = field(default_factory=dict)  # the meaning of p it was graded with
+    staff_hint: str | None = None  # what the course staff can do about it
 
 
 def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
@@ -352,7 +356,8 @@ def write_gradebook(out: Path, rubric: Rubric,
         points[result.id] = {c.id: c.score for c in result.checks}
         columns += [c.id for c in result.checks if c.id not in columns]  # extra checks
         rows.append(Row(result.id, result.score, result.max_score, result.status,
-                        tuple(c.id for c in result.failed), len(result.checks), result.p))
+                        tuple(c.id for c in result.failed), len(result.checks), result.p,
+                        result.staff_hint))
     graded = {row.id for row in rows}
     rows += [Row(sid, 0.0, rubric.total, "missing", tuple(rubric.ids), len(rubric.ids))
              for sid in sorted(set(roster or {}) - graded)]
@@ -370,3 +375,7 @@ def write_gradebook(out: Path, rubric: Rubric,
                          f"{row.score:g}", f"{row.max_score:g}", cell(row.status), *cells])
     write_atomic(out / GRADEBOOK, buffer.getvalue())
     return rows
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None

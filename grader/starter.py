@@ -11,6 +11,20 @@ from pathlib import Path
 from grader.discover import Target, locate, place, python_files, regular
 
 SHOWN = 5  # starter files named in the feedback's one line
+# What the course's fast_layers.py prints when imported without its Cython extension built
+# (2016 to 2025), line by line: the starter's words, not the student's
+KNOWN_PRINTS = frozenset({
+    "run the following from the cs231n directory and try again:",
+    "python setup.py build_ext --inplace",
+    "You may also need to restart your iPython kernel",
+    "=========== You can safely ignore the message below if you are NOT working on "
+    "ConvolutionalNetworks.ipynb ===========",
+    "You will need to compile a Cython extension for a portion of this assignment.",
+    "The instructions to do this will be given in a section of the notebook below.",
+    "There will be an option for Colab users and another for Jupyter (local) users.",
+})
+COURSE_PRINTED = ("The course's fast_layers.py printed its usual note about building a Cython "
+                  "extension (needed for ConvolutionalNetworks.ipynb only): nothing to do here.")
 
 
 def overlay(target: Target, dest: Path, starter: Path) -> tuple[Target, list[str]]:
@@ -56,3 +70,12 @@ def said(taken: list[str]) -> str:
                                          if len(taken) > SHOWN else "")
     return (f"Graded over the course's starter code: {len(taken)} file(s) your submission "
             f"lacks came from it ({names}).")
+
+
+def own_prints(output: str) -> tuple[str, bool]:
+    """OUTPUT without the lines the course's starter files are known to print, and whether
+    it held any: what the student's code printed is told as theirs, the rest as the
+    course's."""
+    lines = output.splitlines()
+    own = [line for line in lines if line.strip() not in KNOWN_PRINTS]
+    return "\n".join(own), len(own) < len(lines)

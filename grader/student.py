@@ -6,7 +6,9 @@ the student's code arrive as :class:`StudentError`, whose message is feedback fo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import TypeVar
 
 import numpy as np
@@ -110,6 +112,7 @@ class Student:
         self.problem = problem
         self.fc_net = fc_net  # its FullyConnectedNet's module and file, if it holds one
         self.told: str | None = None  # the submission-wide failure, said in full once
+        self.staff_hint: str | None = None  # what the course staff can do about it
 
     def forward(self, x: np.ndarray | Transposed, param: dict, *,
                 inputs_after: bool = False) -> Call:
@@ -203,7 +206,9 @@ class Student:
         if not isinstance(answer, dict) or answer.get("kind") == "skipped":
             return StudentError(NOT_BUILT)
         if answer.get("kind") == "raised":
+            py2 = misconceptions.python2(str(answer.get("type")), str(answer.get("message")))
             return StudentError(self._raised_message(step.get("what", step["op"]), answer),
+                                "python2" if py2 else None,
                                 status="memory" if answer.get("memory") else None)
         value = answer.get("value")
         return self._tree(value, blobs) if isinstance(value, dict) else {}
@@ -299,19 +304,25 @@ class Student:
                 raise StudentError(f"{function}: the process sent a malformed answer",
                                    status="error")
             return stacked
-        return [self._attempt(function, result, blobs) for result in results]
+        modes = [args[1].get("mode") if len(args) > 1 and isinstance(args[1], dict) else None
+                 for args in arglists]
+        # with shifts, one argument list serves every call
+        return [self._attempt(function, result, blobs, modes[min(i, len(modes) - 1)])
+                for i, result in enumerate(results)]
 
-    def _attempt(self, function: str, result: dict, blobs: list[bytes]) -> Attempt:
+    def _attempt(self, function: str, result: dict, blobs: list[bytes],
+                 mode: str | None = None) -> Attempt:
         try:
-            return Attempt(call=self._decode(function, result, blobs))
+            return Attempt(call=self._decode(function, result, blobs, mode))
         except StudentError as err:
             return Attempt(error=err)
 
-    def _decode(self, function: str, result: dict, blobs: list[bytes]) -> Call:
+    def _decode(self, function: str, result: dict, blobs: list[bytes],
+                mode: str | None = None) -> Call:
         if result.get("kind") == "raised":
-            raise StudentError(self._raised_message(function, result),
-                               misconceptions.from_exception(function, str(result.get("type")),
-                                                             str(result.get("message"))),
+            cause = misconceptions.from_exception(function, str(result.get("type")),
+                                                  str(result.get("message")))
+            raise StudentError(self._raised_message(function, result, mode, cause), cause,
                                status="memory" if result.get("memory") else None)
         value, handle = result.get("value"), None
         items = value.get("items") if isinstance(value, dict) else None
@@ -359,8 +370,12 @@ class Student:
                 lines.append(f"    {str(text).strip()[:200]}")
         return lines[-12:]
 
-    def _raised_message(self, function: str, result: dict) -> str:
+    def _raised_message(self, function: str, result: dict, mode: str | None = None,
+                        cause: str | None = None) -> str:
+        """What FUNCTION raised, and where in the student's files; with the cause the error
+        itself shows (CAUSE: a branch of MODE left `out` as None; Python 2 code)."""
         type_name, message = str(result.get("type")), str(result.get("message"))
+        frames = self._student_frames(result)
         if result.get("memory"):
             head = (f"{function} exceeded the {size(self.sandbox.limits.memory)} memory limit "
                     f"({type_name} while allocating: {message})")
@@ -368,7 +383,11 @@ class Student:
             head = f"{function} called sys.exit({message})"
         else:
             head = f"{function} raised {type_name}: {message}"
-        return "\n".join([head, *self._student_frames(result)])
+        if cause == "out_left_none" and mode in ("train", "test"):
+            line = re.search(r", line (\d+),", frames[-2]) if len(frames) > 1 else None
+            head += (f": its {mode} branch leaves out as None, so `out.astype` fails"
+                     + (f" on line {line.group(1)}" if line else ""))
+        return "\n".join([head, *frames])
 
     def _import_message(self, result: dict, display: str | None = None) -> str:
         """What went wrong importing DISPLAY (the layer file by default)."""
@@ -388,11 +407,29 @@ class Student:
             return f"{display} exited during import (SystemExit {message})"
         frames = self._student_frames(result)
         hint = []
-        if self.sandbox.starter is None and ("No module named 'cs231n" in message
-                                             or "relative import" in message):
-            hint = ["The submission does not hold that module of the assignment's package "
-                    "(students often hand in layers.py alone). Course staff: grade it over the "
-                    "course's starter code with `grade --starter DIR`."]
+        missing = re.search(r"No module named '(cs231n[\w.]*)'", message)
+        if self.sandbox.starter is None and (missing or "relative import" in message):
+            # what the student can do; the course staff's way is theirs (see staff_hint)
+            name = PurePosixPath(display).name
+            module = missing.group(1) if missing else ""
+            if module == "cs231n":  # the package itself: the import line names the module
+                lines = [str(f[3]) for f in result.get("frames") or []
+                         if isinstance(f, list) and len(f) == 4]
+                named = re.search(r"(?:from|import)\s+(cs231n\.[\w.]+)", lines[-1] if lines
+                                  else "")
+                module = named.group(1) if named else module
+            if "." in module:
+                advice = (f"Your repository lacks {module.replace('.', '/')}.py, which "
+                          f"your {name} imports: add it from the course's starter code.")
+            else:
+                advice = (f"Your {name} imports modules of the course's cs231n package, which "
+                          "your submission does not hold: hand in the whole cs231n folder, or "
+                          "add the modules it imports from the course's starter code.")
+            hint = [advice]
+            self.staff_hint = ("it imports modules of the course's starter code that it does "
+                               "not hold: grade it over the starter with `grade --starter DIR`")
+        elif misconceptions.python2(type_name, message):
+            hint = ["This is Python 2 code: this grader runs Python 3."]
         return "\n".join([f"{display} could not be imported: {type_name}: {message}",
                           *frames, *hint])
 

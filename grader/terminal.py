@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import click
 
+from grader import starter
 from grader.results import Row, SubmissionResult
 
 
@@ -79,9 +80,12 @@ def feedback(result: SubmissionResult) -> str:
                      f"({check.id})")
         if not check.passed:
             lines.extend(f"    {line}" for line in check.feedback.splitlines())
-    if result.output.strip():
+    own, course = starter.own_prints(result.output)
+    if course:
+        lines += ["", starter.COURSE_PRINTED]
+    if own.strip():
         lines += ["", "Your code printed:", *(f"    {line}" for line in
-                                               result.output.rstrip().splitlines())]
+                                               own.rstrip().splitlines())]
     return "\n".join(lines)
 
 

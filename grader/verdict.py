@@ -22,6 +22,7 @@ class Case:
     misconception: str | None = None
     status: str | None = None
     applies: bool = True
+    not_judged: str | None = None  # why it was taken out of the score
 
     def fail(self, observed: str, expected: str | None = None,
              misconception: str | None = None) -> None:
@@ -29,8 +30,9 @@ class Case:
         self.failure = text if self.failure is None else f"{self.failure}\n{text}"
         self.misconception = self.misconception or misconception
 
-    def skip(self) -> None:
-        self.applies = False
+    def skip(self, why: str) -> None:
+        """Take this case out of the score, saying WHY it could not be judged."""
+        self.applies, self.not_judged = False, why
 
     @property
     def passed(self) -> bool:
@@ -87,12 +89,17 @@ class Verdict:
         found = {c.status for c in self.cases if c.status}
         return next((s for s in STATUS_ORDER if s in found), None)
 
-    def feedback(self, hidden: bool = False) -> str:
+    def feedback(self, hidden: bool = False, told: dict[str, str] | None = None,
+                 here: str = "") -> str:
         """One line per case; failed ones say what was observed, what was expected, and (once
-        per misconception) why."""
+        per misconception) why. TOLD (what earlier checks of the submission said, by text, and
+        where) makes a failure told in full there one line here, and its advice not again;
+        this check's own words are added to it, as said HERE."""
+        told = {} if told is None else told
         lines, previous, explained = [], None, set()
         for c in self.cases:
             if not c.applies:
+                lines.append(f"– {c.name}: not judged: {c.not_judged}")
                 continue
             if c.passed:
                 lines.append(f"✓ {c.name}")
@@ -105,11 +112,21 @@ class Verdict:
                 continue
             previous = c.failure
             first, *rest = c.failure.splitlines()
+            if rest and c.failure in told:  # a traceback already shown: once is enough
+                lines.append(f"✗ {c.name}: {first} (as in \"{told[c.failure]}\" above)")
+                continue
+            told.setdefault(c.failure, here)
             lines.append(f"✗ {c.name}: {first}")
             lines.extend(f"    {line}" for line in rest)
+            key = f"advice: {c.misconception}"
             if c.misconception and c.misconception not in explained:
                 explained.add(c.misconception)
-                lines.append(f"    {misconceptions.advice(c.misconception)}")
+                if key in told:  # explained in an earlier check: named, and pointed at
+                    title = misconceptions.CATALOGUE[c.misconception].title
+                    lines.append(f"    Likely cause: {title} (see \"{told[key]}\" above).")
+                else:
+                    told[key] = here
+                    lines.append(f"    {misconceptions.advice(c.misconception)}")
         if not hidden:
             lines.extend(f"Note: {note}" for note in self.notes)
         return "\n".join(lines)

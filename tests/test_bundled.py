@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import tomllib
 
 import pytest
@@ -94,3 +95,55 @@ def test_a_correct_solution_of_any_style_is_judged_on_every_property(bundled):
     for sub_id in ("starter_style", "binomial", "boolean_mask", "full_layers", "zipped"):
         assert graded[sub_id].score == 100
         assert "not judged" not in "".join(c.feedback for c in graded[sub_id].checks)
+
+
+def _shown(out, sub_id: str) -> tuple[dict, str]:
+    """A bundled submission's results.json, and all a student is shown of it."""
+    data = json.loads((out / sub_id / "results.json").read_text())
+    return data, data["output"] + "\n".join(t["output"] for t in data["tests"])
+
+
+def test_an_error_met_by_every_check_is_told_once_with_its_cause(bundled):
+    out, _ = bundled
+    data, shown = _shown(out, "unfinished_train")
+    assert shown.count('File "unfinished_train.py", line') == 1  # the traceback, once
+    assert shown.count("Likely cause: leaves out as None. A branch") == 1  # advice once
+    assert ("dropout_forward raised AttributeError: 'NoneType' object has no attribute "
+            "'astype': its train branch leaves out as None, so `out.astype` fails on line 18"
+            ) in shown
+    assert "returns None" not in shown  # it raises: no cause that contradicts the error
+    later = [t["output"] for t in data["tests"][1:] if t["status"] == "failed"]
+    assert all("(as in \"Output shape equals the input's" in text for text in later)
+
+
+@pytest.mark.parametrize("sub_id", ["only_2d", "only_2d_index", "only_2d_rand",
+                                    "batch_shared_mask"])
+def test_2d_only_code_is_named_whatever_its_spelling(bundled, sub_id):
+    _, graded = bundled
+    shape = next(c for c in graded[sub_id].checks if c.id == "forward_shape")
+    assert shape.misconceptions == ["only_2d"] and "✓ 2-D input" in shape.feedback
+
+
+def test_the_starters_prints_are_not_the_students(bundled):
+    out, _ = bundled
+    data, _ = _shown(out, "fcnet_starter_prints")
+    assert "Your code printed" not in data["output"]
+    assert "The course's fast_layers.py printed its usual note" in data["output"]
+    assert "Cython" in data["extra_data"]["captured_output"]  # kept whole for the staff
+
+
+def test_a_missing_starter_module_gets_advice_for_the_student_and_a_hint_for_the_staff(
+        bundled):
+    out, graded = bundled
+    _, shown = _shown(out, "missing_starter_module")
+    assert ("Your repository lacks cs231n/im2col.py, which your layers.py imports: add it "
+            "from the course's starter code.") in shown
+    assert "--starter" not in shown
+    assert "grade --starter DIR" in graded["missing_starter_module"].staff_hint
+
+
+def test_python_2_is_named_once(bundled):
+    out, _ = bundled
+    _, shown = _shown(out, "fcnet_python2_net")
+    assert shown.count("Likely cause: Python 2 code. This grader") == 1
+    assert "name 'xrange' is not defined" in shown

@@ -38,6 +38,10 @@ MISTAKES = {
     "wrong_comparison": ("1 - p", "1 / p"),
     "no_rescale": ("p", "1"),
     "normal_draw": (PHI, "1 / p"),
+    # compound: both halves wrong, or the scale of the other reading
+    "vanilla_p_as_drop": ("1 - p", "1"),
+    "divides_by_drop": ("p", "1 / (1 - p)"),
+    "normal_no_rescale": (PHI, "1"),
     "drops_nothing": ("1", "1"),
     "drops_everything": ("0", "1"),
 }

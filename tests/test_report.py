@@ -211,7 +211,8 @@ def test_grade_report_and_summary_from_existing_results(graded):
     # 2016-2017 package graded with this course's meaning reads p as the drop probability
     assert ("     3  treats p as the drop probability: fcnet_2016, fcnet_swapped_layer, "
             "p_as_drop\n") in summary
-    assert "     1  compares the wrong way round: wrong_comparison\n" in summary
+    assert ("     2  compares the wrong way round: drop_divides_by_p, wrong_comparison\n"
+            in summary)
     # the FullyConnectedNet's checks beside the others, rated over the packages that hold one
     nets = len(list(SUBMISSIONS.glob("*/cs231n/classifiers/fc_net.py")))
     assert re.search(rf"\n  net_test_time +\d+\.\d% +#* \(of {nets}\)\n", summary)

@@ -68,9 +68,18 @@ def test_without_the_starter_a_missing_module_is_one_clear_error(tmp_path):
         result = graded[sub_id]
         assert result.status == "error" and result.score == 0
         text = "\n".join(c.feedback for c in result.checks)
-        assert text.count("grade --starter DIR") == 1  # told once, in the first check
-        assert "grade --starter DIR" in result.checks[0].feedback
+        # the student is told what they can do, once, in the first check; the staff's way
+        # (--starter) is the staff's only: never in the student's results.json
+        assert text.count("from the course's starter code") == 1
+        assert "from the course's starter code" in result.checks[0].feedback
+        saved = json.loads((tmp_path / "out" / sub_id / "results.json").read_text())
+        shown = saved["output"] + "".join(t["output"] for t in saved["tests"])
+        assert "--starter" not in shown  # what a student sees (Gradescope shows no extra_data)
+        assert "grade --starter DIR" in result.staff_hint
     assert "No module named 'cs231n'" in graded["lone"].checks[0].feedback
+    # the module the import line names, or (a relative import) the package's modules
+    assert "Your repository lacks cs231n/" in graded["lone"].checks[0].feedback
+    assert "hand in the whole cs231n folder" in graded["relative"].checks[0].feedback
     assert "relative import" in graded["relative"].checks[0].feedback
 
 

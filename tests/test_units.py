@@ -72,7 +72,7 @@ def test_a_verdict_gives_partial_credit_and_skips_what_does_not_apply():
     with verdict.case("b") as case:
         case.fail("observed 1", "2", "p_as_drop")
     with verdict.case("c") as case:
-        case.skip()
+        case.skip("nothing to compare")
     with verdict.case("d"):
         raise StudentError("boom", "only_2d", status="crash")
     assert verdict.fraction == pytest.approx(1 / 3)
@@ -80,7 +80,8 @@ def test_a_verdict_gives_partial_credit_and_skips_what_does_not_apply():
     assert verdict.status == "crash"
     text = verdict.feedback()
     assert [line[:3] for line in text.splitlines() if not line.startswith(" ")] == \
-        ["✓ a", "✗ b", "✗ d"]
+        ["✓ a", "✗ b", "– c", "✗ d"]
+    assert "– c: not judged: nothing to compare" in text  # out of the score, not out of sight
     assert "✗ b: observed 1; expected 2" in text
     assert "Likely cause: treats p as the drop probability" in text
 

@@ -201,7 +201,8 @@ def check_net_gradient(fc_net, net_layer, verdict):
                           "parameter: there is no backward pass to check",
                           "the gradients of the loss")
             elif not judged:
-                case.skip()
+                case.skip("every parameter's gradient already fails without dropout (see the "
+                          "note below)")
             elif why := _unrepeatable(fc_net, keep):
                 case.fail(why, "the same loss: then the numeric gradient can be taken")
             elif problems := [problem for param, problem in
@@ -221,7 +222,8 @@ def _outside_reading(fc_net: Observations, case: Case, verdict: Verdict, needs: 
     failing = [name for name in needs if name in outside]
     if not failing or absent:
         return False
-    case.skip()
+    case.skip(f"the gradient of {', '.join(failing)} already fails without dropout (see the "
+              "note below)")
     verdict.note(f"{what} is read from the gradients of {', '.join(needs)}, and without "
                  f"dropout the gradient of {', '.join(failing)} already fails: the problem lies "
                  f"outside dropout, {_where(fc_net)}, so it was not judged and costs nothing "

@@ -24,13 +24,38 @@ def check_forward_shape(student, verdict, rng):
     inputs = {shape: _input(rng, shape) for shape in ((1000,), (40, 50), (8, 3, 6, 6))}
     runs = student.forward_all({(shape, mode): (x, {"mode": mode, "p": 0.5, "seed": 1})
                                 for shape, x in inputs.items() for mode in MODES})
+    problems = {shape: _shape_problems(runs, shape, x) for shape, x in inputs.items()}
+    # told by what was seen, however the code reads the shape: 2-D works, 1-D and 4-D do not
+    only_2d = not problems[40, 50] and all(problems[s] for s in inputs if len(s) != 2)
     for shape, x in inputs.items():
         with verdict.case(f"{len(shape)}-D input of shape {shape}") as case:
-            for mode in MODES:
-                out = runs[shape, mode].get().array(0, "out")
-                if out.shape != x.shape:
-                    case.fail(f"{mode} mode returned shape {out.shape}", f"{x.shape}",
-                              "only_2d" if out.ndim == 2 and x.ndim != 2 else None)
+            for problem in problems[shape]:
+                if isinstance(problem, StudentError):
+                    named = problem.misconception if problem.misconception != "only_2d" else None
+                    case.fail(problem.message, misconception="only_2d" if only_2d else named)
+                    case.status = case.status or problem.status
+                else:
+                    case.fail(problem, f"{x.shape}", "only_2d" if only_2d else None)
+
+
+def _shape_problems(runs: dict, shape: tuple[int, ...], x: np.ndarray) -> list:
+    """What went wrong with input X in each mode (a StudentError, or the wrong shape it
+    returned), each told once."""
+    found = []
+    for mode in MODES:
+        try:
+            out = runs[shape, mode].get().array(0, "out")
+            problem = None if out.shape == x.shape else f"{mode} mode returned shape {out.shape}"
+        except StudentError as err:
+            problem = err
+        if problem is not None and not any(_same_problem(problem, f) for f in found):
+            found.append(problem)
+    return found
+
+
+def _same_problem(a: object, b: object) -> bool:
+    return a is b or (isinstance(a, StudentError) and isinstance(b, StudentError)
+                      and a.message == b.message)
 
 
 def check_forward_dtype(student, verdict, rng):
@@ -68,7 +93,9 @@ def _phi(z: float) -> float:
 
 
 def _predictions(convention: Convention) -> dict[str, Prediction]:
-    """The mistakes of the notebook's runs, by keep probability q."""
+    """The mistakes of the notebook's runs, by keep probability q: which fraction is kept
+    (q, 1 - q, the normal draw's, all, none) with how the kept units are scaled (1/q,
+    1/(1 - q), not at all), each pair that is a mistake by its name."""
     if convention.name == "keep":  # randn(...) < p
         normal = _phi
     else:  # randn(...) >= p, p = 1 - q
@@ -76,9 +103,12 @@ def _predictions(convention: Convention) -> dict[str, Prediction]:
             return 1 - _phi(1 - q)
     return {
         convention.other_reading: Prediction(lambda q: 1 - q, lambda q: 1.0),
+        convention.other_vanilla: Prediction(lambda q: 1 - q, lambda q: 1 - q),
         "wrong_comparison": Prediction(lambda q: 1 - q, lambda q: (1 - q) / q),
         "no_rescale": Prediction(lambda q: q, lambda q: q),
+        convention.other_scale: Prediction(lambda q: q, lambda q: q / (1 - q)),
         "normal_draw": Prediction(normal, lambda q: normal(q) / q),
+        "normal_no_rescale": Prediction(normal, normal),
         "drops_nothing": Prediction(lambda q: 1.0, None),
         "drops_everything": Prediction(lambda q: 0.0, lambda q: 0.0),
     }
@@ -100,7 +130,11 @@ def _cause(runs: dict[float, Attempt], x: np.ndarray, convention: Convention) ->
                    lambda keep: max(3 * mean_ratio_tolerance(x, keep), 0.05))
 
 
-def check_keep_probability(student, verdict, notebook_runs, notebook_x, convention):
+SHARED = "each unit kept on a draw of its own"
+
+
+def check_keep_probability(student, verdict, notebook_runs, notebook_x, convention,
+                           shared_mask):
     cause = _cause(notebook_runs, notebook_x, convention)
     for keep in NOTEBOOK_KEEPS:
         with verdict.case(f"p = {convention.p(keep)}") as case:
@@ -108,13 +142,18 @@ def check_keep_probability(student, verdict, notebook_runs, notebook_x, conventi
             if out.shape != notebook_x.shape:
                 case.fail(f"returned shape {out.shape} for input of shape {notebook_x.shape}")
                 continue
+            if shared_mask:  # the kept fraction is that of one row: not of independent units
+                case.fail(f"all {len(out)} rows dropped the same units", SHARED,
+                          "batch_shared_mask")
+                continue
             kept = np.count_nonzero(out) / out.size
             tol = kept_tolerance(keep, out.size)
             if abs(kept - keep) > tol:
                 case.fail(f"kept {kept:.1%} of the units", f"{keep:.0%} (± {tol:.1%})", cause)
 
 
-def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention, no_dropout):
+def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention, no_dropout,
+                         shared_mask):
     if no_dropout:  # nothing scaled: a mean kept by changing nothing shows nothing
         return verdict.not_exercised(no_dropout)
     cause = _cause(notebook_runs, notebook_x, convention)
@@ -122,6 +161,13 @@ def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention
     for keep in NOTEBOOK_KEEPS:
         with verdict.case(f"p = {convention.p(keep)}") as case:
             out = notebook_runs[keep].get().array(0, "out")
+            if shared_mask:  # one row's draw moves the mean: the scaling keeps it in expectation
+                kept = out != 0
+                if not close(out[kept], notebook_x[kept] / keep):
+                    case.fail("the kept units were not divided by the keep probability "
+                              f"({differ(out[kept], notebook_x[kept] / keep)})",
+                              f"each kept unit divided by {keep:g}")
+                continue
             ratio = float(np.mean(out)) / mean_x
             tol = mean_ratio_tolerance(notebook_x, keep)
             if not abs(ratio - 1) <= tol:  # also catches NaN
@@ -161,7 +207,8 @@ def check_seeded_determinism(student, verdict, rng, no_dropout):
         kept_a = runs["first"].get().array(0, "out") != 0
         kept_c = runs["other"].get().array(0, "out") != 0
         if kept_a.all() or not kept_a.any():
-            case.skip()  # nothing or everything dropped: keep_probability's to judge
+            case.skip(f"seed 123 {'kept every unit' if kept_a.all() else 'dropped every unit'}"
+                      ", so there is no mask to compare (see keep_probability)")
         elif np.array_equal(kept_a, kept_c):
             case.fail("seeds 123 and 231 gave the same mask", "different masks",
                       "constant_seed")

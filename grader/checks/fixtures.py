@@ -52,6 +52,24 @@ def no_dropout(notebook_runs, notebook_x, convention) -> str | None:
     return unexercised(notebook_runs, notebook_x, convention)
 
 
+@pytest.fixture(scope="session")
+def shared_mask(notebook_runs, notebook_x) -> bool:
+    """Whether every notebook run that dropped some units and kept others dropped the same
+    units in every row: one mask (a row of shape (1, D)) broadcast over the batch."""
+    shared = []
+    for run in notebook_runs.values():
+        try:
+            out = run.get().array(0, "out")
+        except StudentError:
+            continue
+        if out.shape != notebook_x.shape:
+            continue
+        dropped = out == 0
+        if dropped.any() and not dropped.all():
+            shared.append(bool(np.all(dropped == dropped[0])))
+    return bool(shared) and all(shared)
+
+
 def unexercised(runs: dict[float, Attempt], x: np.ndarray, convention: Convention) -> str | None:
     kept = set()
     for run in runs.values():
