@@ -22,6 +22,7 @@ from grader.rubric import Check, Rubric
 
 RESULTS = "results.json"
 RAW_REPORT = "pytest-report.json"
+STAFF = "staff.json"  # what only the course staff are told (never in results.json)
 GRADEBOOK = "grades.csv"
 MAX_RESULTS_BYTES = 64 << 20  # far more than any results.json the grader writes
 # A check's or submission's problem statuses, the first present winning; none of them is "ok".
@@ -180,7 +181,7 @@ def to_gradescope(result: SubmissionResult) -> dict:
                            "sandbox": result.sandbox, "from_starter": result.from_starter,
                            "captured_output": result.output,
                            "staff_output": result.staff_output, "p": result.p,
-                           "notebook": result.notebook, "staff_hint": result.staff_hint}})
+                           "notebook": result.notebook}})
 
 
 def from_gradescope(data: dict) -> SubmissionResult:
@@ -197,7 +198,7 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             extra.get("path", ""), extra.get("sandbox", ""),
                             extra.get("from_starter", []), extra.get("staff_output", ""),
                             extra["p"] if isinstance(extra.get("p"), dict) else {},
-                            _text(extra.get("notebook")), _text(extra.get("staff_hint")))
+                            _text(extra.get("notebook")))
 
 
 def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
@@ -267,13 +268,17 @@ def save(out: Path, report: dict, result: SubmissionResult) -> None:
                      json.dumps(report, default=str, separators=(",", ":")), folder)
         write_atomic(out / result.id / RESULTS, json.dumps(to_gradescope(result), indent=2),
                      folder)
+        # what only the course staff are told, beside the file a student may be shown
+        write_atomic(out / result.id / STAFF, json.dumps(
+            {"id": result.id, "staff_hint": result.staff_hint}), folder)
     finally:
         os.close(folder)
 
 
-def _read_raw(out: Path, sub_id: str) -> dict | None:
-    """OUT/<SUB_ID>/results.json as JSON, when it is a regular file in a real folder (no link
-    followed), of a sane size, and says it is SUB_ID's; else None."""
+def _read_raw(out: Path, sub_id: str, name: str = RESULTS) -> dict | None:
+    """OUT/<SUB_ID>/NAME (results.json, or the staff's file) as JSON, when it is a regular
+    file in a real folder (no link followed), of a sane size, and says it is SUB_ID's; else
+    None."""
     try:
         folder = _open_folder(out, sub_id, make=False)
     except OSError:
@@ -281,13 +286,14 @@ def _read_raw(out: Path, sub_id: str) -> dict | None:
     if folder is None:
         return None
     try:
-        fd = os.open(RESULTS, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
                      dir_fd=folder)
         with open(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
             data = json.loads(f.read(MAX_RESULTS_BYTES + 1)[:MAX_RESULTS_BYTES])
-        return data if data["extra_data"]["id"] == sub_id else None
+        found = data["extra_data"]["id"] if name == RESULTS else data["id"]
+        return data if found == sub_id else None
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     finally:
@@ -295,12 +301,17 @@ def _read_raw(out: Path, sub_id: str) -> dict | None:
 
 
 def read(out: Path, sub_id: str) -> SubmissionResult | None:
-    """The result of SUB_ID in OUT, or None if it is missing or unreadable."""
+    """The result of SUB_ID in OUT, with what the staff's file adds, or None if it is missing
+    or unreadable."""
     data = _read_raw(out, sub_id)
     try:
-        return None if data is None else from_gradescope(data)
+        result = None if data is None else from_gradescope(data)
     except (KeyError, TypeError, ValueError):
         return None
+    if result is not None:
+        staff = _read_raw(out, sub_id, STAFF) or {}
+        result.staff_hint = _text(staff.get("staff_hint"))
+    return result
 
 
 def iter_results(out: Path) -> Iterator[SubmissionResult]:
