@@ -47,6 +47,7 @@ class ClassReport:
     identical: list[list[str]]
     graded_on: dict[str, int] = field(default_factory=dict)  # check id -> submissions
     p_hint: str | None = None  # submissions whose starter gives p the other meaning
+    shared: list[tuple[str, str, list[str]]] = field(default_factory=list)  # same answers
 
     def scope(self, check_id: str) -> str:
         """' (of N)' for a check only some submissions were graded on (the FullyConnectedNet's,
@@ -134,7 +135,8 @@ def build(out: Path, roster: dict[str, str] | None = None,
         students, checks, {cid: passed[cid] / graded_on[cid] for cid, _ in checks},
         {k: found[k] for k in misconceptions.CATALOGUE if k in found}, problems,
         identical_files(graded.values()), dict(graded_on),
-        staff_hint({sid: result.p for sid, result in graded.items()}))
+        staff_hint({sid: result.p for sid, result in graded.items()}),
+        shared_answers(students))
 
 
 def _problem_message(result: SubmissionResult) -> str:
@@ -173,6 +175,30 @@ def identical_files(graded) -> list[list[str]]:
     return sorted(sorted(ids) for ids in groups.values() if len(ids) > 1)
 
 
+SHARED_LEAST = 3  # students who wrote one answer before it is a signal, not a coincidence
+SHARED_WORDS = 8  # an answer shorter than this is too short to tell copying from agreement
+
+
+def _words(text: str) -> str:
+    """TEXT as its words only: case, white space and punctuation ignored."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def shared_answers(students: list[Student]) -> list[tuple[str, str, list[str]]]:
+    """Groups of SHARED_LEAST or more students who wrote the same non-trivial answer (at
+    least SHARED_WORDS words, once case, white space and punctuation are ignored) to the same
+    question: (question, the answer as the first of them wrote it, their ids)."""
+    groups: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
+    for student in students:
+        for answer in student.answers:
+            words = _words(answer.answer)
+            if answer.answered and len(words.split()) >= SHARED_WORDS:
+                groups[_words(answer.question)[:200], words].append(
+                    (answer.question, answer.answer, student.id))
+    return [(found[0][0], found[0][1], sorted({sid for _, _, sid in found}))
+            for found in groups.values() if len({sid for _, _, sid in found}) >= SHARED_LEAST]
+
+
 def _graded_file(result: SubmissionResult) -> Path | None:
     path = Path(result.path) if result.path else None
     if path is None or not result.file or path.suffix == ".zip":
@@ -197,6 +223,10 @@ def text_summary(report: ClassReport) -> str:
     for key, ids in report.misconceptions.items():
         lines.append(f"  {len(ids):>4}  {misconceptions.CATALOGUE[key].title}: "
                      f"{', '.join(ids)}")
+    if report.shared:
+        lines += ["", "the same written answer"]
+        lines += [f"  {len(ids)} students ({', '.join(ids)}): {' '.join(question.split())[:60]}"
+                  for question, _, ids in report.shared]
     if report.p_hint:
         lines += ["", "what p means", f"  {report.p_hint}"]
     if report.problems:

@@ -16,10 +16,10 @@ import markupsafe
 import nbformat
 import pytest
 from click.testing import CliRunner
-from conftest import REFERENCE, SUBMISSIONS, write_submission
+from conftest import REFERENCE, SUBMISSIONS, grade_folder, write_submission
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from grader import html_report, misconceptions, notebooks
+from grader import html_report, misconceptions, notebooks, report
 from grader.cli import main
 from grader.sandbox import containment
 
@@ -260,3 +260,27 @@ def test_html_tags_are_stripped_from_answers_and_a_run_of_brackets_is_text():
     from grader.notebooks import _clean
 
     assert _clean("a <b>bold</b> claim, p <<< 1") == "a bold claim, p <<< 1"
+
+
+def test_three_students_with_the_same_answer_are_a_copying_signal(tmp_path):
+    # the same non-trivial answer, up to case, spaces and punctuation, from three students; two
+    # alike are not a signal, nor are three short answers alike
+    folder = tmp_path / "class"
+    long = "Dividing by p keeps the expected value of each unit the same at test time."
+    answers = {"ann": long, "bob": long.upper().replace(" ", "  "), "cy": long.rstrip("."),
+               "dee": "Something else entirely, written by this student alone, in full.",
+               "eve": "To keep the mean.", "fay": "to keep the mean", "gus": "To keep the mean!"}
+    for sid, answer in answers.items():
+        shutil.copytree(SUBMISSIONS / "boolean_mask", folder / sid)
+        _notebook(folder / sid / "Dropout.ipynb",
+                  [new_markdown_cell("## Inline Question 1:\nWhy divide by p?"),
+                   new_markdown_cell(f"**Answer:** {answer}")])
+    out = tmp_path / "out"
+    grade_folder(folder, out)
+    built = report.build(out, None, html_report.written_answers)
+    assert [(ids, answer) for _, answer, ids in built.shared] == [(["ann", "bob", "cy"], long)]
+    assert "3 students (ann, bob, cy): Inline Question 1: Why divide by p?" in \
+        report.text_summary(built)
+    html_report.write(out)
+    shared = (out / "report.html").read_text().split('id="shared"', 1)[1].split("<h2", 1)[0]
+    assert "ann" in shared and "eve" not in shared
