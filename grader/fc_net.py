@@ -136,10 +136,18 @@ class Observations:
     def calls_course_layer(self) -> bool:
         """Whether, with the course's layer in place, the net called it while training with
         dropout (False where it never did: the net does its dropout some other way, inline,
-        or none at all)."""
+        through a name the grader could not replace, or not at all)."""
+        return self._called("layer_calls")
+
+    def calls_own_layer(self) -> bool:
+        """Whether, with the course's layer in place, the net still called the student's own
+        dropout functions while training with dropout (through a name the grader could not
+        replace: a dict, a default argument, a closure)."""
+        return self._called("own_calls")
+
+    def _called(self, count: str) -> bool:
         return self.course_layer and any(
-            isinstance(answer, dict) and isinstance(answer.get("layer_calls"), int)
-            and answer["layer_calls"] > 0
+            isinstance(answer, dict) and isinstance(answer.get(count), int) and answer[count] > 0
             for step, answer in self.answers.items()
             if step in ("probe train", *(f"train {keep}" for keep in KEEPS[1:])))
 

@@ -205,13 +205,18 @@ def from_exception(function: str, type_name: str, message: str) -> str | None:
 
 
 PY2_NAMES = ("xrange", "unicode", "basestring", "raw_input", "unichr", "long", "reduce",
-             "cmp", "execfile", "iteritems", "itervalues", "iterkeys", "has_key")
+             "cmp", "execfile")
+PY2_DICT_METHODS = ("iteritems", "itervalues", "iterkeys", "has_key")
 
 
 def python2(type_name: str, message: str) -> bool:
-    """Whether an exception is a symptom of Python 2 code: a name Python 3 no longer has
-    (``xrange``, ``unicode``), or a dict method it dropped (``iteritems``)."""
-    if type_name not in ("NameError", "AttributeError"):
-        return False
-    found = re.search(r"(?:name|attribute) '(\w+)'", message)
-    return found is not None and found.group(1) in PY2_NAMES
+    """Whether an exception is a symptom of Python 2 code: a builtin name Python 3 no longer
+    has (NameError: ``xrange``, ``unicode``), or a dict method it dropped (``iteritems``).
+    Not numpy's removed aliases (``np.unicode``): that is Python 3 code for an older numpy."""
+    if type_name == "NameError":
+        found = re.search(r"name '(\w+)' is not defined", message)
+        return found is not None and found.group(1) in PY2_NAMES
+    if type_name == "AttributeError":
+        found = re.search(r"'dict' object has no attribute '(\w+)'", message)
+        return found is not None and found.group(1) in PY2_DICT_METHODS
+    return False

@@ -15,19 +15,21 @@ from grader import discover
 from grader.inert import visible
 
 # "Inline Question 1:" anywhere; or a cell that starts with a "Question" heading or label
-QUESTION = re.compile(r"inline\s+question|\A\s*(?:#+|\*\*|__)?\s*question\b", re.IGNORECASE)
+QUESTION = re.compile(r"inline\s+question|\A\s*(?:(?:#+|\*\*|__)\s*)?question\b",
+                      re.IGNORECASE)
 # "**Answer:**", "**Your Answer:**", "## Answer:", "# Answer",
 # "$\color{blue}{\textit Your Answer:}$" and the like
 ANSWER_LABEL = re.compile(r"^\s*[#*_${\s]*(?:\\color\{\w+\}\{\\textit\s*)?(?:your\s+)?answer"
                           r"\s*:?\s*[*_$}]*[ \t]*", re.IGNORECASE)
-ANSWER_START = re.compile(r"(?im)^[^\n]*\banswer\s*:|^\s*#+\s*(?:your\s+)?answer\b")
+ANSWER_START = re.compile(r"(?im)^[^\n]*\banswer[ \t]*:|^[ \t]*#+[ \t]*(?:your\s+)?answer\b")
 UNANSWERED = ("fill this in", "fill in", "[fill this in]", "todo")
 MAX_NOTEBOOK_BYTES = 16 << 20  # a real Dropout notebook with its plots is a few MB
 MAX_CANDIDATES = 20  # notebooks searched for an Inline Question when none is Dropout.ipynb
-# objects, arrays and strings ({, [ and " counted before parsing): each costs memory to parse,
-# and a real notebook, whose plots are long strings, holds some thousands
+# values ({, [, ", the commas and colons between them, counted before parsing): each costs
+# memory to parse, and a real notebook, whose plots are long strings, holds some thousands
 MAX_TOKENS = 1_000_000
 MAX_CELLS = 5_000  # a real Dropout notebook has about a hundred
+MAX_CELL_CHARS = 100_000  # read of each cell's source: far more than any question and answer
 MAX_ANSWER_CHARS = 5_000  # kept of each answer (and question); the rest is marked as cut
 
 
@@ -94,11 +96,10 @@ def read(notebook: Path, base: Path | None = None) -> Reading:
                                f"at most {MAX_NOTEBOOK_BYTES >> 20} MB)")
     except OSError as err:
         return Reading(problem=f"{shown} could not be read ({err.strerror or err})")
-    tokens = data.count(b"{") + data.count(b"[") + data.count(b'"')
+    tokens = sum(data.count(mark) for mark in (b"{", b"[", b'"', b",", b":"))
     if tokens > MAX_TOKENS:
-        return Reading(problem=f"{shown} is too large to read ({tokens:,} objects and "
-                               f"strings; the grader reads notebooks of at most "
-                               f"{MAX_TOKENS:,})")
+        return Reading(problem=f"{shown} is too large to read ({tokens:,} values; the "
+                               f"grader reads notebooks of at most {MAX_TOKENS:,})")
     try:
         cells = _cells(json.loads(data.decode("utf-8", "replace")))
     except (ValueError, RecursionError, TypeError, AttributeError):
@@ -120,7 +121,7 @@ def _cells(notebook: dict) -> list[tuple[str, str]]:
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(str(line) for line in source)
-        cells.append((str(cell.get("cell_type")), str(source)))
+        cells.append((str(cell.get("cell_type")), str(source)[:MAX_CELL_CHARS]))
     return cells
 
 
@@ -160,6 +161,6 @@ def _clean(text: str) -> str:
     text = re.sub(r"[*#]+", "", text)
     text = visible(re.sub(r"[ \t]+", " ", text).strip())
     if len(text) > MAX_ANSWER_CHARS:
-        text = (text[:MAX_ANSWER_CHARS] + f" [... cut: {len(text):,} characters, the first "
-                f"{MAX_ANSWER_CHARS:,} kept]")
+        text = text[:MAX_ANSWER_CHARS] + f" [... cut: only its first {MAX_ANSWER_CHARS:,} " \
+            "characters are kept]"
     return text

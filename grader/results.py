@@ -173,15 +173,27 @@ def to_gradescope(result: SubmissionResult) -> dict:
         if check.staff_feedback:
             test["extra_data"]["staff_feedback"] = check.staff_feedback
         tests.append(test)
-    return inert_tree({"score": result.score, "execution_time": result.execution_time,
-            "output": summary(result), "tests": tests,
-            "extra_data": {"id": result.id, "status": result.status, "file": result.file,
-                           "content_hash": result.content_hash, "grader": __version__,
-                           "settings": result.settings, "path": result.path,
-                           "sandbox": result.sandbox, "from_starter": result.from_starter,
-                           "captured_output": result.output,
-                           "staff_output": result.staff_output, "p": result.p,
-                           "notebook": result.notebook}})
+    return _inert({"score": result.score, "execution_time": result.execution_time,
+                   "output": summary(result), "tests": tests,
+                   "extra_data": {"id": result.id, "status": result.status, "file": result.file,
+                                  "content_hash": result.content_hash, "grader": __version__,
+                                  "settings": result.settings, "path": result.path,
+                                  "sandbox": result.sandbox, "from_starter": result.from_starter,
+                                  "captured_output": result.output,
+                                  "staff_output": result.staff_output, "p": result.p,
+                                  "notebook": result.notebook}})
+
+
+def _inert(data: dict) -> dict:
+    """DATA (a results.json) with every string in it inert, but the path the submission was
+    graded from: the grader opens it again (its notebook, its graded file), and shows it
+    nowhere."""
+    extra = data.get("extra_data")
+    path = extra.get("path") if isinstance(extra, dict) else None
+    data = inert_tree(data)
+    if isinstance(data.get("extra_data"), dict) and "path" in data["extra_data"]:
+        data["extra_data"]["path"] = path
+    return data
 
 
 def from_gradescope(data: dict) -> SubmissionResult:
@@ -304,8 +316,8 @@ def read(out: Path, sub_id: str) -> SubmissionResult | None:
     """The result of SUB_ID in OUT, with what the staff's file adds, or None if it is missing
     or unreadable."""
     data = _read_raw(out, sub_id)
-    try:
-        result = None if data is None else from_gradescope(data)
+    try:  # inert as it is read too: a file written by an earlier version, or planted
+        result = None if data is None else from_gradescope(_inert(data))
     except (KeyError, TypeError, ValueError):
         return None
     if result is not None:

@@ -384,7 +384,8 @@ class Student:
         else:
             head = f"{function} raised {type_name}: {message}"
         if cause == "out_left_none" and mode in ("train", "test"):
-            line = re.search(r", line (\d+),", frames[-2]) if len(frames) > 1 else None
+            where = [f for f in frames if f.startswith('  File "')]
+            line = re.search(r", line (\d+),", where[-1]) if where else None
             head += (f": its {mode} branch leaves out as None, so `out.astype` fails"
                      + (f" on line {line.group(1)}" if line else ""))
         return "\n".join([head, *frames])

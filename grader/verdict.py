@@ -98,8 +98,9 @@ class Verdict:
         told = {} if told is None else told
         lines, previous, explained = [], None, set()
         for c in self.cases:
-            if not c.applies:
-                lines.append(f"– {c.name}: not judged: {c.not_judged}")
+            if not c.applies:  # a hidden check's reason could tell its inputs
+                lines.append(f"– {c.name}: not judged" + ("" if hidden else
+                                                         f": {c.not_judged}"))
                 continue
             if c.passed:
                 lines.append(f"✓ {c.name}")
@@ -114,10 +115,10 @@ class Verdict:
             first, *rest = c.failure.splitlines()
             if rest and c.failure in told:  # a traceback already shown: once is enough
                 lines.append(f"✗ {c.name}: {first} (as in \"{told[c.failure]}\" above)")
-                continue
-            told.setdefault(c.failure, here)
-            lines.append(f"✗ {c.name}: {first}")
-            lines.extend(f"    {line}" for line in rest)
+            else:
+                told.setdefault(c.failure, here)
+                lines.append(f"✗ {c.name}: {first}")
+                lines.extend(f"    {line}" for line in rest)
             key = f"advice: {c.misconception}"
             if c.misconception and c.misconception not in explained:
                 explained.add(c.misconception)

@@ -253,6 +253,15 @@ def styles(tmp_path_factory):
             "from ..layer_utils import relu_dropout_forward\n",
         "out, drop_cache = dropout_forward(out, self.dropout_param)":
             "out, drop_cache = relu_dropout_forward(out, self.dropout_param)"})
+    # the student's layer held in a dict that layers.py builds (imported before the grader
+    # can put its layer in), which the grader cannot rebind
+    _package(folder, "dict_over_wrong_layer", layers={
+        **P_AS_DROP, "        return dout * mask\n    return dout\n":
+            "        return dout * mask\n    return dout\n\n\n"
+            "LAYERS = {'forward': dropout_forward, 'backward': dropout_backward}\n"}, net={
+        "import numpy as np\n": "import numpy as np\n\nfrom ..layers import LAYERS\n",
+        "dropout_forward(out, self.dropout_param)": "LAYERS['forward'](out, self.dropout_param)",
+        "dropout_backward(dout, drop_cache)": "LAYERS['backward'](dout, drop_cache)"})
     # dropout in the net's own lines over a wrong layer: right, and wrong as the layer is
     for name, keeps in (("inline_over_wrong_layer", "< p) / p"),
                         ("inline_wrong_as_the_layer", ">= p) / (1 - p)")):
@@ -358,16 +367,28 @@ def test_a_mistake_of_the_layer_costs_the_layer_checks_alone(styles, name, layer
 
 
 def test_a_net_whose_dropout_is_its_own_lines_is_judged_as_written(styles):
-    # no call of dropout_forward to put the course's layer in: the net's own dropout is judged
-    inline = "could not be put in place of yours"
+    # no call of any dropout_forward: the net's own dropout is judged, and its faults are the
+    # net's (the student's layer, wrong too, plays no part in it)
+    inline = "your net does its dropout in its own lines"
     right, wrong = styles["inline_over_wrong_layer"], styles["inline_wrong_as_the_layer"]
     assert [c.id for c in right.failed] == ["keep_probability"]
     assert inline in _check(right, "net_builds").feedback
     keep_ratio = _check(wrong, "net_keep_ratio")
+    assert keep_ratio.score == 0 and keep_ratio.misconceptions == ["net_keep_as_drop"]
+    assert "see the layer checks" not in keep_ratio.feedback
+    assert inline in _check(wrong, "net_builds").feedback
+
+
+def test_a_layer_the_grader_cannot_replace_is_pointed_at(styles):
+    # the net calls the student's layer through a dict: the layer's fault shows in the net,
+    # which points at the layer checks and names no mistake of the net
+    result = styles["dict_over_wrong_layer"]
+    keep_ratio = _check(result, "net_keep_ratio")
     assert keep_ratio.score == 0 and keep_ratio.misconceptions == []
     assert ("dropout_forward does not keep 75% of the units at p = 0.75 by itself (see the "
             "layer checks)") in keep_ratio.feedback
-    assert inline in _check(wrong, "net_builds").feedback
+    assert "through a name the grader could not replace" in _check(result,
+                                                                   "net_builds").feedback
 
 
 def test_a_wiring_mistake_still_fails_with_the_course_layer_in_place(tmp_path):

@@ -139,3 +139,50 @@ def test_a_lying_child_gets_descriptions_not_a_grader_crash(answer):
         call.array(0, "out")
     assert all(isinstance(v, Foreign) for v in
                (call.returned if isinstance(call.returned, tuple) else (call.returned,)))
+
+
+def test_a_hidden_check_says_a_case_was_not_judged_but_not_why():
+    verdict = Verdict()
+    with verdict.case("secret") as case:
+        case.skip("the input 0.123 kept every unit")
+    assert verdict.feedback(hidden=True) == "– secret: not judged"
+    assert "0.123" in verdict.feedback()
+
+
+def test_an_error_told_before_keeps_the_cause_this_check_names():
+    # check A shows a traceback with no cause; check B meets it and names one: B gives the
+    # error in one line, pointing at A, and still says the cause
+    told: dict[str, str] = {}
+    a, b = Verdict(), Verdict()
+    with a.case("1-D"):
+        raise StudentError("boom\n  File \"x.py\", line 3")
+    with b.case("4-D"):
+        raise StudentError("boom\n  File \"x.py\", line 3", "only_2d")
+    a.feedback(told=told, here="A")
+    said = b.feedback(told=told, here="B")
+    assert said.splitlines()[0] == '✗ 4-D: boom (as in "A" above)'
+    assert "Likely cause: works only for 2-D input" in said
+
+
+@pytest.mark.parametrize(("type_name", "message", "named"), [
+    ("NameError", "name 'xrange' is not defined", True),
+    ("AttributeError", "'dict' object has no attribute 'iteritems'", True),
+    # Python 3 code for an older numpy, and a name of the student's own: not Python 2
+    ("AttributeError", "module 'numpy' has no attribute 'unicode'", False),
+    ("NameError", "name 'mask' is not defined", False),
+])
+def test_python_2_is_named_only_for_its_own_symptoms(type_name, message, named):
+    from grader.misconceptions import python2
+    assert python2(type_name, message) is named
+
+
+def test_a_path_round_trips_raw_while_text_is_made_inert(tmp_path):
+    # a folder name with a right-to-left mark: shown escaped, opened again as it is
+    result = results.SubmissionResult("ali", "ok", [], path=str(tmp_path / "ali\u200f"),
+                                      output="\x1b[2Jprinted")
+    data = results.to_gradescope(result)
+    assert data["extra_data"]["path"].endswith("ali\u200f")
+    assert "\\x1b[2J" in data["extra_data"]["captured_output"]
+    results.save(tmp_path / "out", {}, result)
+    back = results.read(tmp_path / "out", "ali")
+    assert back.path.endswith("ali\u200f") and back.output == "\\x1b[2Jprinted"

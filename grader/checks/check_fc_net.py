@@ -49,18 +49,19 @@ COURSE_LAYER = dict.fromkeys(("drops", "keeps", "seeded", "test_identity", "back
 def net_layer(fc_net: Observations, dropout_layer: dict[str, bool | None]
               ) -> dict[str, bool | None]:
     """What the dropout layer the net ran with does (as the ``dropout_layer`` fixture tells
-    it): the course's, where it stood in for the student's and the net called it, or where
-    the net called no dropout layer at all (then no layer is to blame); the student's where
-    the net ran with it, or did its dropout without calling the stand-in (inline)."""
-    if fc_net.course_layer and not _inline(fc_net):
+    it): the student's where the net ran with it, by choice or through a name the grader
+    could not replace; else none of the student's (the course's, or the net's own lines),
+    so that a fault the net shows is the net's."""
+    if fc_net.course_layer and not fc_net.calls_own_layer():
         return COURSE_LAYER
     return dropout_layer
 
 
 def _inline(fc_net: Observations) -> bool:
-    """Whether, with the course's layer in place, the net applies dropout without calling
-    it: in its own lines, or through a name the grader could not rebind."""
-    if not fc_net.course_layer or fc_net.calls_course_layer():
+    """Whether, with the course's layer in place, the net applies dropout calling neither it
+    nor the student's layer: in its own lines."""
+    if (not fc_net.course_layer or fc_net.calls_course_layer()
+            or fc_net.calls_own_layer()):
         return False
     for keep in DROPOUT_KEEPS:
         try:
@@ -101,11 +102,14 @@ def check_net_builds(fc_net, verdict):
             fc_net.whole(full=True)
         return
     verdict.note(f"dropout keyword: {fc_net.era.describe()}")
-    if _inline(fc_net):
-        verdict.note("your net applies dropout without calling dropout_forward (in its own "
-                     "lines?), so the course's dropout layer could not be put in place of "
-                     "yours, which fails the layer checks: the net's dropout was judged as "
-                     "it is written")
+    if fc_net.calls_own_layer():
+        verdict.note("your net calls your dropout layer through a name the grader could not "
+                     "replace (a dict, a default argument, a closure?), so the course's layer "
+                     "could not be put in place of yours, which fails the layer checks: where "
+                     "the net shows the layer's fault, the feedback points at the layer checks")
+    elif _inline(fc_net):
+        verdict.note("your net does its dropout in its own lines, without calling "
+                     "dropout_forward: its dropout was judged as it is written")
     elif fc_net.calls_course_layer():
         verdict.note("your net was checked with the course's dropout layer in place of "
                      "yours, since yours fails the layer checks: the layer's mistakes cost "

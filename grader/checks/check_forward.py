@@ -114,9 +114,13 @@ def _predictions(convention: Convention) -> dict[str, Prediction]:
     }
 
 
-def _cause(runs: dict[float, Attempt], x: np.ndarray, convention: Convention) -> str | None:
+def _cause(runs: dict[float, Attempt], x: np.ndarray, convention: Convention,
+           shared: bool = False) -> str | None:
     """The one mistake that explains the kept fraction and the mean of every notebook run,
-    or None."""
+    or None. With a mask SHARED by the batch, the draws are a row's (x.shape[1] of them),
+    and the tolerances widen to match."""
+    units = x.shape[1] if shared else x.size
+    wider = math.sqrt(x.size / units)
     observed, mean_x = {}, float(np.mean(x))
     for keep, run in runs.items():
         try:
@@ -126,8 +130,8 @@ def _cause(runs: dict[float, Attempt], x: np.ndarray, convention: Convention) ->
         if out.shape == x.shape:
             observed[keep] = (np.count_nonzero(out) / out.size, float(np.mean(out)) / mean_x)
     return explain(observed, _predictions(convention),
-                   lambda kept: max(kept_tolerance(kept, x.size), 1e-3),
-                   lambda keep: max(3 * mean_ratio_tolerance(x, keep), 0.05))
+                   lambda kept: max(kept_tolerance(kept, units), 1e-3),
+                   lambda keep: max(3 * wider * mean_ratio_tolerance(x, keep), 0.05))
 
 
 SHARED = "each unit kept on a draw of its own"
@@ -135,28 +139,28 @@ SHARED = "each unit kept on a draw of its own"
 
 def check_keep_probability(student, verdict, notebook_runs, notebook_x, convention,
                            shared_mask):
-    cause = _cause(notebook_runs, notebook_x, convention)
+    cause = _cause(notebook_runs, notebook_x, convention, shared_mask)
     for keep in NOTEBOOK_KEEPS:
         with verdict.case(f"p = {convention.p(keep)}") as case:
             out = notebook_runs[keep].get().array(0, "out")
             if out.shape != notebook_x.shape:
                 case.fail(f"returned shape {out.shape} for input of shape {notebook_x.shape}")
                 continue
-            if shared_mask:  # the kept fraction is that of one row: not of independent units
-                case.fail(f"all {len(out)} rows dropped the same units", SHARED,
-                          "batch_shared_mask")
-                continue
             kept = np.count_nonzero(out) / out.size
-            tol = kept_tolerance(keep, out.size)
+            # a mask shared by the batch draws one row: its fraction is judged over a row
+            tol = kept_tolerance(keep, out.shape[1] if shared_mask else out.size)
             if abs(kept - keep) > tol:
                 case.fail(f"kept {kept:.1%} of the units", f"{keep:.0%} (± {tol:.1%})", cause)
+            if shared_mask:  # not units kept on draws of their own, whatever the fraction
+                case.fail(f"all {len(out)} rows dropped the same units", SHARED,
+                          "batch_shared_mask")
 
 
 def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention, no_dropout,
                          shared_mask):
     if no_dropout:  # nothing scaled: a mean kept by changing nothing shows nothing
         return verdict.not_exercised(no_dropout)
-    cause = _cause(notebook_runs, notebook_x, convention)
+    cause = _cause(notebook_runs, notebook_x, convention, shared_mask)
     mean_x = float(np.mean(notebook_x))
     for keep in NOTEBOOK_KEEPS:
         with verdict.case(f"p = {convention.p(keep)}") as case:
@@ -166,7 +170,7 @@ def check_mean_preserved(student, verdict, notebook_runs, notebook_x, convention
                 if not close(out[kept], notebook_x[kept] / keep):
                     case.fail("the kept units were not divided by the keep probability "
                               f"({differ(out[kept], notebook_x[kept] / keep)})",
-                              f"each kept unit divided by {keep:g}")
+                              f"each kept unit divided by {keep:g}", cause)
                 continue
             ratio = float(np.mean(out)) / mean_x
             tol = mean_ratio_tolerance(notebook_x, keep)

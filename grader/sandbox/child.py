@@ -306,15 +306,17 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
 
     # the student's net module once asked for (its module and stand-ins, or the failure),
     # the nets its plans built, and the course's layer where the first plan asked for it
-    net = {"nets": {}, "calls": None}
+    net = {"nets": {}, "counter": None}
 
     def answer_net(plan, blobs, out_blobs, limit):
         """A plan for the student's FullyConnectedNet (see fcnet.run), answered."""
         if "module" not in net and "failure" not in net:
             try:
                 if plan.get("course_layer"):
-                    course, net["calls"] = fcnet.course_layer(np, plan["course_layer"])
+                    net["counter"] = fcnet.Counter()
+                    course = fcnet.course_layer(np, plan["course_layer"], net["counter"])
                     mine = fcnet.substitute(module, course)
+                    net["counter"].watch(mine)
                 net["module"], net["stand_ins"] = fcnet.load(
                     plan["module"], plan["module"].split(".")[0], setup["root"])
                 if plan.get("course_layer"):
@@ -333,7 +335,7 @@ def _main(request_fd: int, response_fd: int, unconfined: str | None, cap: int | 
         arrays = [decode(spec, blobs) for spec in plan["arrays"]]
         reply["answers"] = fcnet.run(net["module"], plan["steps"], arrays, np,
                                      lambda value: describe_value(value, out_blobs, limit),
-                                     failure, net["nets"], net["calls"])
+                                     failure, net["nets"], net["counter"])
         return reply
 
     while True:

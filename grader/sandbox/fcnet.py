@@ -75,13 +75,40 @@ def _module_of(filename, root):
     return filename[len(prefix):-3].replace("/", ".").removesuffix(".__init__")
 
 
-def course_layer(np: types.ModuleType, meaning: str) -> tuple[dict, list]:
+class Counter:
+    """With the course's layer in place: its forward calls (``course``), and the calls that
+    still reach the student's own functions (``own``: through a name :func:`rebind` could not
+    reach, counted by a profile hook while a step runs)."""
+
+    def __init__(self):
+        self.course = 0
+        self.own = 0
+        self.keys = set()  # the student's functions, by _code_key
+
+    def watch(self, own: dict) -> None:
+        self.keys = {key for key in map(_code_key, own.values()) if key is not None}
+
+    def _profile(self, frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            if (code.co_filename, code.co_firstlineno, code.co_name) in self.keys:
+                self.own += 1
+
+    def run(self, step: Callable):
+        """STEP(), counting the calls of the student's functions while it runs."""
+        sys.setprofile(self._profile)
+        try:
+            return step()
+        finally:
+            sys.setprofile(None)
+
+
+def course_layer(np: types.ModuleType, meaning: str, counter: Counter) -> dict:
     """The course's dropout layer (inverted dropout; p the probability of keeping a unit, or
-    of dropping one where MEANING is "drop"), by name, and the count of its forward calls."""
-    calls = [0]
+    of dropping one where MEANING is "drop"), by name, its forward calls counted in COUNTER."""
 
     def dropout_forward(x, dropout_param):
-        calls[0] += 1
+        counter.course += 1
         p, mode = dropout_param["p"], dropout_param["mode"]
         keep = p if meaning == "keep" else 1 - p
         if "seed" in dropout_param:
@@ -97,7 +124,7 @@ def course_layer(np: types.ModuleType, meaning: str) -> tuple[dict, list]:
         dropout_param, mask = cache
         return dout * mask if dropout_param["mode"] == "train" else dout
 
-    return {"dropout_forward": dropout_forward, "dropout_backward": dropout_backward}, calls
+    return {"dropout_forward": dropout_forward, "dropout_backward": dropout_backward}
 
 
 def substitute(layers: types.ModuleType, course: dict) -> dict:
@@ -165,12 +192,14 @@ def signature(module: types.ModuleType) -> dict:
 
 
 def run(module: types.ModuleType, steps: list, arrays: list, np: types.ModuleType,
-        describe: Callable, failure: Callable, nets: dict, calls: list | None = None) -> list:
+        describe: Callable, failure: Callable, nets: dict, counter: Counter | None = None
+        ) -> list:
     """Run STEPS against the student's class in MODULE; one answer per step. ARRAYS holds
     the arrays the steps name by index; DESCRIBE turns a value into its wire description,
     FAILURE an exception into the description of what was raised. NETS (name: net) keeps
-    the nets built, for the steps of later plans. CALLS, where the course's layer is in
-    place, counts its forward calls: each answer then says how many it made."""
+    the nets built, for the steps of later plans. COUNTER, where the course's layer is in
+    place, counts the calls of its forward and of the student's functions: each answer then
+    says how many of each it made."""
 
     def array(index):
         return None if index is None else arrays[index].copy()  # the student may change it
@@ -255,11 +284,14 @@ def run(module: types.ModuleType, steps: list, arrays: list, np: types.ModuleTyp
         if step.get("net") not in nets and step["op"] != "build":
             answers.append({"kind": "skipped"})  # its net was never built
             continue
-        before = calls[0] if calls else 0
         try:
-            value = kinds[step["op"]](step)
-            if calls:
-                value["layer_calls"] = calls[0] - before
+            if counter is None:
+                value = kinds[step["op"]](step)
+            else:
+                before = counter.course, counter.own
+                value = counter.run(lambda step=step: kinds[step["op"]](step))
+                value["layer_calls"] = counter.course - before[0]
+                value["own_calls"] = counter.own - before[1]
             answers.append({"kind": "returned", "value": value})
         except BaseException as exc:  # the student's code: anything can happen, report it
             answers.append(failure(exc, exc.__traceback__))
