@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from grader import discover, results
+from grader import adjust, discover, results
 from grader.discover import Submission
 from grader.sandbox import containment, jail
 from grader.sandbox.containment import Containment
@@ -53,7 +53,9 @@ def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None
             yield submission
 
     def done(submission: Submission, report: dict) -> None:
-        result = results.from_report(report, rubric)
+        # the staff's adjustments, read as each result is written: a regrade keeps them
+        result = adjust.apply(results.from_report(report, rubric),
+                              adjust.load(Path(out)).get(submission.id, []))
         results.save(Path(out), report, result)
         events.put(("done", submission.id, os.getpid()))
 

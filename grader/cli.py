@@ -11,6 +11,7 @@ import click
 
 from grader import (
     __version__,
+    adjust,
     batch,
     ci,
     discover,
@@ -194,6 +195,35 @@ def _report_to_ci(submissions: list[discover.Submission], out: Path,
             click.echo(line)
     if junit_xml:
         results.write_atomic(junit_xml, ci.junit_xml([r for r, _ in graded]))
+
+
+@main.command("adjust")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.argument("sub_id", metavar="ID")
+@click.option("--check", help="The check whose points change (its id); without it, the total.")
+@click.option("--points", type=float, required=True,
+              help="Points to give (negative: to take); a check stays within 0 and its maximum.")
+@click.option("--reason", required=True,
+              help="Why: the student reads it in their feedback, the staff in the gradebook.")
+@click.option("--rubric", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The rubric OUT was graded with (default: the grader's own).")
+def adjust_command(out: Path, sub_id: str, check: str | None, points: float, reason: str,
+                   rubric: Path | None) -> None:
+    """Give or take points on one check, or on the total, of the submission ID graded into
+    OUT, with a reason. Kept in OUT/adjustments.json: every later run into OUT keeps it."""
+    found = results.read(out, sub_id)
+    if found is None:
+        raise click.UsageError(f"{out} holds no result of {sub_id!r}")
+    if check is not None and check not in {c.id for c in found.checks}:
+        raise click.UsageError(f"{sub_id} was not graded on a check {check!r}: one of "
+                               f"{', '.join(c.id for c in found.checks)}")
+    checks = load_rubric(rubric)
+    adjust.add(out, adjust.Adjustment(sub_id, check or adjust.TOTAL, points, reason))
+    result = adjust.regrade(out, sub_id, checks)
+    results.write_gradebook(out, checks)
+    if result is not None:
+        click.echo(f"{sub_id}: {result.score:g} / {result.max_score:g} ({check or 'total'} "
+                   f"{points:+g}: {reason})")
 
 
 @main.command("gradescope-bundle")

@@ -65,6 +65,7 @@ class SubmissionResult:
     staff_output: str = ""  # what the code printed once hidden checks ran: the staff's only
     p: dict = field(default_factory=dict)  # the meaning of p it was graded with (Convention.facts)
     notebook: str | None = None  # why its notebook's written answers could not be read
+    adjustments: list[dict] = field(default_factory=list)  # the staff's (grader.adjust)
     staff_hint: str | None = None  # what the course staff can do about it (never the student)
 
     @property
@@ -120,7 +121,7 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
                             facts.get("settings", ""), facts.get("path", ""),
                             facts.get("sandbox", ""), list(facts.get("from_starter", [])),
                             facts.get("staff_output", ""), dict(facts.get("p") or {}),
-                            facts.get("notebook"), facts.get("staff_hint"))
+                            notebook=facts.get("notebook"), staff_hint=facts.get("staff_hint"))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str,
@@ -181,7 +182,8 @@ def to_gradescope(result: SubmissionResult) -> dict:
                                   "sandbox": result.sandbox, "from_starter": result.from_starter,
                                   "captured_output": result.output,
                                   "staff_output": result.staff_output, "p": result.p,
-                                  "notebook": result.notebook}})
+                                  "notebook": result.notebook,
+                                  "adjustments": result.adjustments}})
 
 
 def _inert(data: dict) -> dict:
@@ -210,7 +212,9 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             extra.get("path", ""), extra.get("sandbox", ""),
                             extra.get("from_starter", []), extra.get("staff_output", ""),
                             extra["p"] if isinstance(extra.get("p"), dict) else {},
-                            _text(extra.get("notebook")))
+                            notebook=_text(extra.get("notebook")),
+                            adjustments=[a for a in extra.get("adjustments") or []
+                                         if isinstance(a, dict)])
 
 
 def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
@@ -304,12 +308,18 @@ def _read_raw(out: Path, sub_id: str, name: str = RESULTS) -> dict | None:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
             data = json.loads(f.read(MAX_RESULTS_BYTES + 1)[:MAX_RESULTS_BYTES])
-        found = data["extra_data"]["id"] if name == RESULTS else data["id"]
+        found = {RESULTS: lambda: data["extra_data"]["id"],
+                 RAW_REPORT: lambda: data["grader"]["id"]}.get(name, lambda: data["id"])()
         return data if found == sub_id else None
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     finally:
         os.close(folder)
+
+
+def read_report(out: Path, sub_id: str) -> dict | None:
+    """SUB_ID's pytest report in OUT (what its result is made from), or None."""
+    return _read_raw(out, sub_id, RAW_REPORT)
 
 
 def read(out: Path, sub_id: str) -> SubmissionResult | None:
@@ -351,6 +361,7 @@ class Row:
     checks: int
     p: dict = field(default_factory=dict)  # the meaning of p it was graded with
     staff_hint: str | None = None  # what the course staff can do about it
+    adjusted: str = ""  # the staff's adjustments, with their reasons
 
 
 def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
@@ -380,7 +391,9 @@ def write_gradebook(out: Path, rubric: Rubric,
         columns += [c.id for c in result.checks if c.id not in columns]  # extra checks
         rows.append(Row(result.id, result.score, result.max_score, result.status,
                         tuple(c.id for c in result.failed), len(result.checks), result.p,
-                        result.staff_hint))
+                        result.staff_hint, "; ".join(
+                            f"{a.get('check')} {float(a.get('points', 0)):+g}: {a.get('reason')}"
+                            for a in result.adjustments)))
     graded = {row.id for row in rows}
     rows += [Row(sid, 0.0, rubric.total, "missing", tuple(rubric.ids), len(rubric.ids))
              for sid in sorted(set(roster or {}) - graded)]
@@ -388,14 +401,15 @@ def write_gradebook(out: Path, rubric: Rubric,
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", *(["name"] if roster else []), "score", "max_score", "status",
-                     *map(cell, columns)])
+                     *map(cell, columns), "adjustments"])
     for row in rows:
         earned = points.get(row.id)  # None: a rostered student without a result
         cells = ([f"{earned[cid]:g}" if cid in earned else "" for cid in columns]
                  if earned is not None else ["0"] * len(columns))
         # text cells inert in a spreadsheet; the numbers stay numbers
         writer.writerow([cell(row.id), *([cell(roster.get(row.id, ""))] if roster else []),
-                         f"{row.score:g}", f"{row.max_score:g}", cell(row.status), *cells])
+                         f"{row.score:g}", f"{row.max_score:g}", cell(row.status), *cells,
+                         cell(row.adjusted)])
     write_atomic(out / GRADEBOOK, buffer.getvalue())
     return rows
 
