@@ -364,7 +364,8 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
     check); the scores twice; for the net without dropout, its parameters (their dtype).
     Then the wide net on one example, with reg=0 where the constructor takes it (a penalty's
     gradient would hide which units were dropped). The arrays are X, y, the wide net's
-    example and its label, by index."""
+    example and its label, by index. The steps marked "count" are those whose calls of the
+    student's layer are counted (see the child's ``fcnet.Counter``)."""
     X, y, probe_x, probe_y = range(4)
     era, trips = found.era, []
 
@@ -381,7 +382,8 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
             step(f"build {keep}", "build", net, made, seed=BUILD_SEED, args=[[H1, H2]],
                  kwargs={**kwargs, era.keyword: era.setting(keep)},
                  params_from=None if keep == KEEPS[0] else f"net {KEEPS[0]}"),
-            step(f"train {keep}", "train", net, loss, X=X, y=y, reseed=RESEED, names=names),
+            step(f"train {keep}", "train", net, loss, X=X, y=y, reseed=RESEED, names=names,
+                 count=True),
             step(f"again {keep}", "train", net, loss, X=X, y=y, reseed=RESEED, names=names),
             step(f"shifted {keep}", "shifted", net, loss, X=X, y=y, reseed=RESEED, h=H,
                  coords=[list(c) for c in found.coords]),
@@ -402,5 +404,5 @@ def plan(found: Observations, takes_reg: bool) -> list[tuple[str, list[dict]]]:
              kwargs=probe_kwargs),
         step("probe params", "params", "probe", f"{made}.params", names=list(PROBE_PARAMS)),
         step("probe train", "train", "probe", f"{made}.loss(X, y)", X=probe_x, y=probe_y,
-             reseed=RESEED, names=names)]))
+             reseed=RESEED, names=names, count=True)]))
     return trips
