@@ -111,7 +111,7 @@ class Convention:
         """The record a result keeps: the meaning, how it was chosen, the starter's."""
         return {"meaning": self.name, "by": "starter" if self.by_starter else "course",
                 "starter": self.starter.meaning, "evidence": list(self.starter.evidence),
-                "said": self.said()}
+                "other_era": self.other_era, "said": self.said()}
 
 
     def p(self, keep: float) -> float:
@@ -151,8 +151,7 @@ def staff_hint(graded: dict[str, dict]) -> str | None:
     course's, which they were graded with: the flag that grades them as they were written.
     None when there are none."""
     other = sorted(sid for sid, facts in graded.items()
-                   if facts.get("by") == "course" and facts.get("starter") in NAMES
-                   and facts.get("meaning") in NAMES and facts["starter"] != facts["meaning"])
+                   if facts.get("other_era") is True and facts.get("meaning") in NAMES)
     if not other:
         return None
     meaning = graded[other[0]]["meaning"]

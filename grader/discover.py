@@ -463,12 +463,17 @@ def fc_net(target: Target) -> tuple[str, str] | None:
     layer module: ``classifiers/fc_net.py`` in the same package; None when there is none."""
     if target.module is None or "." not in target.module:
         return None
-    file = target.file.parent / "classifiers" / "fc_net.py"
+    file = fc_net_file(target)
     if not regular(file):
         return None
     package = target.module.rsplit(".", 1)[0]
     display = PurePosixPath(target.display).parent / "classifiers" / "fc_net.py"
     return f"{package}.classifiers.fc_net", str(display)
+
+
+def fc_net_file(target: Target) -> Path:
+    """Where TARGET's FullyConnectedNet would be: ``classifiers/fc_net.py`` beside its layers."""
+    return target.file.parent / "classifiers" / "fc_net.py"
 
 
 def holds_fc_net(submission: Submission) -> bool:

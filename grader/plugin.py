@@ -259,8 +259,7 @@ class GradingPlugin:
         self.p = Convention.choose(
             self.settings.convention or self.rubric.convention,
             Starter() if target is None else read_starter(
-                target.file, target.file.parent / "classifiers" / "fc_net.py"
-                if staged.fc_net else None))
+                target.file, discover.fc_net_file(target) if staged.fc_net else None))
         facts["p"] = self.p.facts()
         self.told = {}
         if submission.kind == "dir":  # a notebook past the bounds is told, and costs nothing

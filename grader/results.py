@@ -23,6 +23,7 @@ from grader.rubric import Check, Rubric
 RESULTS = "results.json"
 RAW_REPORT = "pytest-report.json"
 STAFF = "staff.json"  # what only the course staff are told (never in results.json)
+ID_AT = {RESULTS: ("extra_data", "id"), RAW_REPORT: ("grader", "id"), STAFF: ("id",)}
 GRADEBOOK = "grades.csv"
 MAX_RESULTS_BYTES = 64 << 20  # far more than any results.json the grader writes
 # A check's or submission's problem statuses, the first present winning; none of them is "ok".
@@ -143,21 +144,32 @@ def summary(result: SubmissionResult) -> str:
         lines.append(f"Graded file: {result.file}")
     if result.from_starter:
         lines.append(starter.said(result.from_starter))
-    if result.problem:
-        lines.append(result.problem)
-    if result.p.get("said"):
-        lines.append(result.p["said"])
-    if result.notebook:
-        lines.append(f"Your notebook: {result.notebook}: its written answers were not read "
-                     "(this costs no points here).")
+    lines += notices(result)
     if result.status != "ok":
         lines.append(f"Status: {result.status}. See the checks below for the details.")
-    own, course = starter.own_prints(result.output)
+    course, own = printed(result)
     if course:
-        lines.append(starter.COURSE_PRINTED)
-    if own.strip():
-        lines += ["", "Your code printed:", own.rstrip()]
+        lines.append(course)
+    if own:
+        lines += ["", "Your code printed:", *own]
     return "\n".join(lines)
+
+
+def notices(result: SubmissionResult) -> list[str]:
+    """What the student is told of the submission beside its checks: the failure of the whole
+    of it, the meaning of p it was graded with, a notebook that could not be read."""
+    said = [result.problem, result.p.get("said")]
+    if result.notebook:
+        said.append(f"Your notebook: {result.notebook}: its written answers were not read "
+                    "(this costs no points here).")
+    return [line for line in said if line]
+
+
+def printed(result: SubmissionResult) -> tuple[str | None, list[str]]:
+    """What the code printed: the line saying the course's starter files printed their usual
+    note (None if they did not), and the lines the student's own code printed."""
+    own, course = starter.own_prints(result.output)
+    return starter.COURSE_PRINTED if course else None, own.rstrip().splitlines()
 
 
 def to_gradescope(result: SubmissionResult) -> dict:
@@ -308,8 +320,9 @@ def _read_raw(out: Path, sub_id: str, name: str = RESULTS) -> dict | None:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return None
             data = json.loads(f.read(MAX_RESULTS_BYTES + 1)[:MAX_RESULTS_BYTES])
-        found = {RESULTS: lambda: data["extra_data"]["id"],
-                 RAW_REPORT: lambda: data["grader"]["id"]}.get(name, lambda: data["id"])()
+        found = data
+        for key in ID_AT[name]:
+            found = found[key]
         return data if found == sub_id else None
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None

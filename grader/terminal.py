@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 import click
 
-from grader import starter
+from grader import results
 from grader.results import Row, SubmissionResult
 
 
@@ -67,25 +67,18 @@ def feedback(result: SubmissionResult) -> str:
     """Everything a student needs: each check's points and what to fix."""
     lines = [f"{result.id}: {_score(result)} on the {result.scope}  "
              f"({result.file or 'no file found'}, status {result.status})"]
-    if result.problem:
-        lines.append(result.problem)
-    if result.p.get("said"):
-        lines.append(result.p["said"])
-    if result.notebook:
-        lines.append(f"Your notebook: {result.notebook}: its written answers were not read.")
-    lines.append("")
+    lines += [*results.notices(result), ""]
     for check in result.checks:
         mark = "PASS" if check.passed else "FAIL"
         lines.append(f"[{mark}] {check.title}  {_num(check.score)}/{_num(check.max_score)}  "
                      f"({check.id})")
         if not check.passed:
             lines.extend(f"    {line}" for line in check.feedback.splitlines())
-    own, course = starter.own_prints(result.output)
+    course, own = results.printed(result)
     if course:
-        lines += ["", starter.COURSE_PRINTED]
-    if own.strip():
-        lines += ["", "Your code printed:", *(f"    {line}" for line in
-                                               own.rstrip().splitlines())]
+        lines += ["", course]
+    if own:
+        lines += ["", "Your code printed:", *(f"    {line}" for line in own)]
     return "\n".join(lines)
 
 
