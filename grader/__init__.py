@@ -1,3 +1,3 @@
 """dropout-grader: grades CS231n's dropout layer with feedback that teaches."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -5,17 +5,11 @@ grader computes, and are applied to every result written into OUT, so that a reg
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from grader import results
-from grader.results import CheckResult, SubmissionResult, write_atomic
-from grader.rubric import Rubric
+from grader.results import CheckResult, SubmissionResult, locked, write_atomic
 
 ADJUSTMENTS = "adjustments.json"
 TOTAL = "adjustment"  # the check id of an adjustment of the total, not of one check
@@ -48,21 +42,11 @@ def load(out: Path) -> dict[str, list[Adjustment]]:
 def add(out: Path, adjustment: Adjustment) -> None:
     """Record ADJUSTMENT in OUT, beside the others: read, added to and written atomically under
     a lock, so that two staff members adjusting at once lose nothing of each other's."""
-    with _locked(out):
+    out.mkdir(parents=True, exist_ok=True)
+    with locked(out / f".{ADJUSTMENTS}.lock"):
         found = [a for ids in load(out).values() for a in ids]
         write_atomic(out / ADJUSTMENTS, json.dumps(
             {"adjustments": [asdict(a) for a in [*found, adjustment]]}, indent=2))
-
-
-@contextlib.contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    out.mkdir(parents=True, exist_ok=True)
-    fd = os.open(out / f".{ADJUSTMENTS}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def apply(result: SubmissionResult, adjustments: list[Adjustment]) -> SubmissionResult:
@@ -83,13 +67,3 @@ def apply(result: SubmissionResult, adjustments: list[Adjustment]) -> Submission
     return replace(result, checks=checks,
                    adjustments=[asdict(a) for a in adjustments]) if adjustments else result
 
-
-def regrade(out: Path, sub_id: str, rubric: Rubric) -> SubmissionResult | None:
-    """SUB_ID's result made again from its pytest report in OUT with every adjustment of it
-    applied, and written; None when OUT holds no report of it."""
-    report = results.read_report(out, sub_id)
-    if report is None:
-        return None
-    result = apply(results.from_report(report, rubric), load(out).get(sub_id, []))
-    results.save(out, report, result)
-    return result

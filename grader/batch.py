@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from grader import adjust, discover, results
+from grader import discover, results, review
 from grader.discover import Submission
 from grader.sandbox import containment, jail
 from grader.sandbox.containment import Containment
@@ -53,10 +53,9 @@ def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None
             yield submission
 
     def done(submission: Submission, report: dict) -> None:
-        # the staff's adjustments, read as each result is written: a regrade keeps them
-        result = adjust.apply(results.from_report(report, rubric),
-                              adjust.load(Path(out)).get(submission.id, []))
-        results.save(Path(out), report, result)
+        # the staff's grades and adjustments, read as each result is written: a regrade
+        # keeps them
+        results.save(Path(out), report, review.finish(Path(out), report, rubric))
         events.put(("done", submission.id, os.getpid()))
 
     with orphans_swept(found.level):

@@ -19,11 +19,13 @@ from grader import (
     html_report,
     report,
     results,
+    review,
+    sheets,
     terminal,
 )
 from grader.convention import SETTINGS, staff_hint
 from grader.discover import printable
-from grader.rubric import FC_NET_MODES, RubricError, load_extra_checks
+from grader.rubric import FC_NET_MODES, Question, Rubric, RubricError, load_extra_checks
 from grader.rubric import load as load_rubric
 from grader.sandbox import containment
 from grader.settings import Limits, Settings
@@ -135,6 +137,8 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
                         rubric_path=rubric, convention=convention, extra_checks=extra_checks,
                         starter=starter, sandbox=sandbox, fc_net=fc_net)
     fingerprint = settings.fingerprint()
+    if not alone:  # a class: the questions its staff grade with `grade review`
+        review.record_questions(out, checks)
     todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
     if len(todo) < len(submissions):
         click.echo(f"{len(submissions) - len(todo)} unchanged since the last run into {out}, "
@@ -160,6 +164,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
             except containment.ContainmentError as err:
                 raise click.UsageError(str(err)) from err
     names = _roster(roster)
+    _merge_staff_grades(out, checks)
     ids = {s.id for s in submissions}
     graded = [row for row in results.write_gradebook(out, checks, names) if row.id in ids]
     if len(submissions) == 1:
@@ -219,11 +224,88 @@ def adjust_command(out: Path, sub_id: str, check: str | None, points: float, rea
                                f"{', '.join(c.id for c in found.checks)}")
     checks = load_rubric(rubric)
     adjust.add(out, adjust.Adjustment(sub_id, check or adjust.TOTAL, points, reason))
-    result = adjust.regrade(out, sub_id, checks)
+    result = review.regrade(out, sub_id, checks)
     results.write_gradebook(out, checks)
     if result is not None:
         click.echo(f"{sub_id}: {result.score:g} / {result.max_score:g} ({check or 'total'} "
                    f"{points:+g}: {reason})")
+
+
+def _question(out: Path, question_id: str) -> tuple[Question, tuple[Question, ...]]:
+    asked = review.questions(out)
+    found = next((q for q in asked if q.id == question_id), None)
+    if found is None:
+        raise click.UsageError(f"no question {question_id!r}: one of "
+                               f"{', '.join(q.id for q in asked)}")
+    return found, asked
+
+
+@main.command("review")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default="a free one",
+              help="The port on 127.0.0.1 to serve the page on.")
+@click.option("--rubric", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A rubric whose questions (points, titles, key points) to grade with "
+                   "(default: those OUT was graded with).")
+def review_command(out: Path, port: int, rubric: Path | None) -> None:
+    """Serve the staff's page for grading the written answers of the class graded into OUT:
+    question by question, in groups of identical answers. Every change is saved at once into
+    OUT/reviews/; every later `grade`, `grade summary` and `grade report` shows the scores."""
+    from grader import review_server
+
+    checks = load_rubric(rubric)
+    if rubric is not None:
+        review.record_questions(out, checks)
+    asked = review.questions(out)
+    if not asked:
+        raise click.UsageError("the rubric has no [questions.<id>] to grade")
+    app = review_server.ReviewApp(out, checks, asked)
+    server = review_server.serve(app, port)
+    click.echo("The written answers of the class, for the course staff only (the address "
+               "holds the token: do not share it):")
+    click.echo(f"  {review_server.address(server, app)}")
+    click.echo("Every change is saved at once. Ctrl-C stops the page.", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        _merge_staff_grades(out, checks)
+
+
+@main.group()
+def sheet() -> None:
+    """One question's answer groups as a spreadsheet (for teams that grade there)."""
+
+
+@sheet.command("export")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.argument("question")
+@click.argument("csv_path", metavar="CSV", type=click.Path(path_type=Path, dir_okay=False))
+def sheet_export(out: Path, question: str, csv_path: Path) -> None:
+    """Write QUESTION's answer groups in OUT to CSV: fill in score and comment, then import."""
+    found, asked = _question(out, question)
+    results.write_atomic(csv_path, sheets.export(out, found, asked))
+    click.echo(f"wrote {csv_path}")
+
+
+@sheet.command("import")
+@click.argument("out", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@click.argument("question")
+@click.argument("csv_path", metavar="CSV", type=click.Path(path_type=Path, dir_okay=False,
+                                                           exists=True))
+def sheet_import(out: Path, question: str, csv_path: Path) -> None:
+    """Grade QUESTION's groups in OUT from a sheet written by `grade sheet export`."""
+    found, asked = _question(out, question)
+    try:
+        done = sheets.import_(out, found, asked, csv_path.read_text(encoding="utf-8-sig"))
+    except (sheets.SheetError, review.ReviewError, UnicodeDecodeError) as err:
+        raise click.UsageError(str(err)) from err
+    _merge_staff_grades(out)
+    click.echo(f"graded {done.students} students in {done.groups} groups"
+               + (f"; {done.unknown} rows name a group no longer in the answers" if done.unknown
+                  else ""))
 
 
 @main.command("gradescope-bundle")
@@ -254,6 +336,7 @@ def gradescope_bundle(zip_path: Path, rubric: Path | None, extra_checks: tuple[P
 @ROSTER
 def summary(out: Path, roster: Path | None) -> None:
     """The class at a glance and the misconceptions found, from the results in OUT."""
+    _merge_staff_grades(out)
     click.echo(report.text_summary(report.build(out, _roster(roster))))
 
 
@@ -264,6 +347,7 @@ def report_command(out: Path, roster: Path | None) -> None:
     """Write OUT/report.html (and written_answers.csv) from the results already in OUT."""
     if not html_report.available():
         raise click.UsageError(html_report.MISSING_EXTRA)
+    _merge_staff_grades(out)
     _class_report(out, _roster(roster))
 
 
@@ -272,6 +356,16 @@ def _class_report(out: Path, roster: dict[str, str] | None) -> None:
         click.echo(html_report.MISSING_EXTRA, err=True)
         return
     click.echo(f"report: {html_report.write(out, roster)}")
+
+
+def _merge_staff_grades(out: Path, rubric: Rubric | None = None) -> None:
+    """Bring the results in OUT up to date with the staff's grades and adjustments, and the
+    gradebook with them."""
+    try:
+        if review.sync(out, rubric=rubric):
+            results.write_gradebook(out, rubric or load_rubric())
+    except review.ReviewError as err:
+        raise click.UsageError(str(err)) from err
 
 
 def _roster(path: Path | None) -> dict[str, str] | None:

@@ -41,9 +41,7 @@ def preload() -> None:
 
 def written_answers(result: results.SubmissionResult) -> list[notebooks.Answer]:
     """A graded submission's written answers, from its notebook if it has one."""
-    base = Path(result.path) if result.path else None
-    found = notebooks.find(base) if base else []  # at most one
-    return notebooks.extract(found[0], base) if found else []
+    return notebooks.of_submission(Path(result.path)).answers if result.path else []
 
 
 def write(out: Path, roster: dict[str, str] | None = None) -> Path:

@@ -38,3 +38,10 @@ def inert_tree(value: object) -> object:
     if isinstance(value, list):
         return [inert_tree(v) for v in value]
     return value
+
+
+def uncell(value: str) -> str:
+    """A CSV cell as :func:`cell` wrote it, read back: the quote it added taken away."""
+    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+        return value[1:]
+    return value

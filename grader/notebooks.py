@@ -22,6 +22,10 @@ QUESTION = re.compile(r"inline\s+question|\A\s*(?:(?:#+|\*\*|__)\s*)?question\b"
 ANSWER_LABEL = re.compile(r"^\s*[#*_${\s]*(?:\\color\{\w+\}\{\\textit\s*)?(?:your\s+)?answer"
                           r"\s*:?\s*[*_$}]*[ \t]*", re.IGNORECASE)
 ANSWER_START = re.compile(r"(?im)^[^\n]*\banswer[ \t]*:|^[ \t]*#+[ \t]*(?:your\s+)?answer\b")
+# the html tags some years' notebooks and students format answers with, left out; any other
+# tag is the student's text, and shown as text (linear: the scan stops at the next "<")
+FORMATTING = re.compile(r"</?(?:b|i|u|s|em|strong|font|span|br|p|div|sup|sub|center|small|big"
+                        r"|code|mark|strike|h[1-6]|hr)\b[^<>]*>", re.IGNORECASE)
 UNANSWERED = ("fill this in", "fill in", "[fill this in]", "todo")
 MAX_NOTEBOOK_BYTES = 16 << 20  # a real Dropout notebook with its plots is a few MB
 MAX_CANDIDATES = 20  # notebooks searched for an Inline Question when none is Dropout.ipynb
@@ -125,16 +129,11 @@ def _cells(notebook: dict) -> list[tuple[str, str]]:
     return cells
 
 
-def extract(notebook: Path, base: Path | None = None) -> list[Answer]:
-    """The answers of NOTEBOOK (see :func:`read`); none where it could not be read."""
-    return read(notebook, base).answers
-
-
-def problem(path: Path) -> str | None:
-    """Why the written answers of the submission at PATH could not be read (its notebook past
-    the bounds, or unreadable), for its feedback; None when they could, or it has none."""
+def of_submission(path: Path) -> Reading:
+    """What was read of the notebook of the submission at PATH: its answers, or why they could
+    not be read (past the bounds, unreadable); nothing when it has no notebook."""
     found = find(path)
-    return read(found[0], path).problem if found else None
+    return read(found[0], path) if found else Reading()
 
 
 def _answers(cells: list[tuple[str, str]], shown: str) -> list[Answer]:
@@ -157,7 +156,7 @@ def _answers(cells: list[tuple[str, str]], shown: str) -> list[Answer]:
 def _clean(text: str) -> str:
     """Markdown's marks and HTML tags left out, white space squeezed, control characters
     shown as escapes, and at most MAX_ANSWER_CHARS kept (marked where cut)."""
-    text = re.sub(r"<[^<>]*>", "", text)  # html tags some years use (linear: no "<<<<" trap)
+    text = FORMATTING.sub("", text)
     text = re.sub(r"[*#]+", "", text)
     text = visible(re.sub(r"[ \t]+", " ", text).strip())
     if len(text) > MAX_ANSWER_CHARS:

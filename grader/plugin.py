@@ -24,7 +24,7 @@ import pytest
 from pytest_jsonreport.plugin import JSONReport
 from pytest_jsonreport.serialize import make_report, make_summary
 
-from grader import discover, notebooks, rubric
+from grader import discover, notebooks, questions, rubric
 from grader.convention import Convention, Starter, read_starter
 from grader.discover import FC_NET_FILE
 from grader.fc_net import Observations, observe
@@ -263,7 +263,11 @@ class GradingPlugin:
         facts["p"] = self.p.facts()
         self.told = {}
         if submission.kind == "dir":  # a notebook past the bounds is told, and costs nothing
-            facts["notebook"] = notebooks.problem(submission.path)
+            reading = notebooks.of_submission(submission.path)
+            facts["notebook"] = reading.problem
+            # which answer each question had: a staff grade of another is flagged
+            facts["answers"] = {qid: questions.digest(answer) for qid, answer in
+                                questions.assign(reading.answers, self.rubric.questions).items()}
         with staged.resources:
             if box is not None:
                 box.wait_loaded()

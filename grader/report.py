@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import discover, misconceptions, results
+from grader import discover, misconceptions, questions, results, review
 from grader.convention import staff_hint
 from grader.results import STATUS_ORDER, SubmissionResult
 
@@ -38,6 +38,33 @@ class Student:
 
 
 @dataclass
+class QuestionReport:
+    """An Inline Question the staff have begun grading: how far, and how it went."""
+
+    id: str
+    title: str
+    points: float
+    of: int  # students graded into OUT
+    scores: dict[float, int] = field(default_factory=dict)  # score -> students given it
+    changed: list[str] = field(default_factory=list)  # answers changed since graded
+    groups: list[tuple[int, str, str]] = field(default_factory=list)  # size, answer, scores
+
+    @property
+    def graded(self) -> int:
+        return sum(self.scores.values())
+
+    @property
+    def mean(self) -> float:
+        return sum(s * n for s, n in self.scores.items()) / self.graded if self.graded else 0.0
+
+    @property
+    def said(self) -> str:
+        return (f"{self.graded} of {self.of} graded, mean {self.mean:.2g} / {self.points:g}"
+                + (f", {len(self.changed)} answers changed since they were graded "
+                   f"({', '.join(self.changed)})" if self.changed else ""))
+
+
+@dataclass
 class ClassReport:
     students: list[Student]
     checks: list[tuple[str, str]]  # (id, title) in rubric order
@@ -48,6 +75,7 @@ class ClassReport:
     graded_on: dict[str, int] = field(default_factory=dict)  # check id -> submissions
     p_hint: str | None = None  # submissions whose starter gives p the other meaning
     shared: list[tuple[str, str, list[str]]] = field(default_factory=list)  # same answers
+    questions: list[QuestionReport] = field(default_factory=list)  # graded by the staff
 
     def scope(self, check_id: str) -> str:
         """' (of N)' for a check only some submissions were graded on (the FullyConnectedNet's,
@@ -136,7 +164,35 @@ def build(out: Path, roster: dict[str, str] | None = None,
         {k: found[k] for k in misconceptions.CATALOGUE if k in found}, problems,
         identical_files(graded.values()), dict(graded_on),
         staff_hint({sid: result.p for sid, result in graded.items()}),
-        shared_answers(students))
+        shared_answers(students), staff_graded(out, students, answers is not None))
+
+
+def staff_graded(out: Path, students: list[Student], grouped: bool) -> list[QuestionReport]:
+    """Each question the staff have begun grading in OUT: the scores given, the answers
+    changed since, and (GROUPED: the students' answers were read) its answer groups."""
+    found = []
+    graded = [s for s in students if s.result is not None]
+    for question in review.questions(out):
+        checks = {s.id: c for s in graded for c in s.result.checks if c.id == question.id}
+        if not checks:
+            continue  # not begun
+        shown = QuestionReport(question.id, question.title, question.points, len(graded))
+        for sid, check in sorted(checks.items()):
+            if check.staff and check.staff.get("graded"):
+                shown.scores[check.score] = shown.scores.get(check.score, 0) + 1
+            if check.staff and check.staff.get("changed"):
+                shown.changed.append(sid)
+        shown.scores = dict(sorted(shown.scores.items()))
+        if grouped:
+            asked = {s.id: questions.assign(s.answers, (question,)).get(question.id)
+                     for s in graded}
+            for group in questions.group(asked):
+                given = sorted({f"{checks[sid].score:g}" for sid in group.members
+                                if sid in checks and (checks[sid].staff or {}).get("graded")})
+                shown.groups.append((len(group.members), group.text or "(no answer)",
+                                     ", ".join(given) or "not graded"))
+        found.append(shown)
+    return found
 
 
 def _problem_message(result: SubmissionResult) -> str:
@@ -179,11 +235,6 @@ SHARED_LEAST = 3  # students who wrote one answer before it is a signal, not a c
 SHARED_WORDS = 8  # an answer shorter than this is too short to tell copying from agreement
 
 
-def _words(text: str) -> str:
-    """TEXT as its words only: case, white space and punctuation ignored."""
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
 def shared_answers(students: list[Student]) -> list[tuple[str, str, list[str]]]:
     """Groups of SHARED_LEAST or more students who wrote the same non-trivial answer (at
     least SHARED_WORDS words, once case, white space and punctuation are ignored) to the same
@@ -191,9 +242,9 @@ def shared_answers(students: list[Student]) -> list[tuple[str, str, list[str]]]:
     groups: dict[tuple[str, str], list[tuple[str, str, str]]] = defaultdict(list)
     for student in students:
         for answer in student.answers:
-            words = _words(answer.answer)
-            if answer.answered and len(words.split()) >= SHARED_WORDS:
-                groups[_words(answer.question)[:200], words].append(
+            said = questions.words(answer.answer)
+            if answer.answered and len(said.split()) >= SHARED_WORDS:
+                groups[questions.words(answer.question)[:200], said].append(
                     (answer.question, answer.answer, student.id))
     return [(found[0][0], found[0][1], sorted({sid for _, _, sid in found}))
             for found in groups.values() if len({sid for _, _, sid in found}) >= SHARED_LEAST]
@@ -227,6 +278,9 @@ def text_summary(report: ClassReport) -> str:
         lines += ["", "the same written answer"]
         lines += [f"  {len(ids)} students ({', '.join(ids)}): {' '.join(question.split())[:60]}"
                   for question, _, ids in report.shared]
+    if report.questions:
+        lines += ["", "written answers graded by the course staff"]
+        lines += [f"  {q.id}: {q.said}" for q in report.questions]
     if report.p_hint:
         lines += ["", "what p means", f"  {report.p_hint}"]
     if report.problems:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import fcntl
 import io
 import json
 import os
@@ -43,6 +44,7 @@ class CheckResult:
     misconceptions: list[str] = field(default_factory=list)
     grader_error: str | None = None
     staff_feedback: str | None = None  # a hidden check's full feedback
+    staff: dict | None = None  # a written answer's grade: {"graded": bool, "changed": bool}
 
     @property
     def passed(self) -> bool:
@@ -68,6 +70,7 @@ class SubmissionResult:
     notebook: str | None = None  # why its notebook's written answers could not be read
     adjustments: list[dict] = field(default_factory=list)  # the staff's (grader.adjust)
     staff_hint: str | None = None  # what the course staff can do about it (never the student)
+    answers: dict = field(default_factory=dict)  # question id -> its answer's digest
 
     @property
     def score(self) -> float:
@@ -122,7 +125,8 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
                             facts.get("settings", ""), facts.get("path", ""),
                             facts.get("sandbox", ""), list(facts.get("from_starter", [])),
                             facts.get("staff_output", ""), dict(facts.get("p") or {}),
-                            notebook=facts.get("notebook"), staff_hint=facts.get("staff_hint"))
+                            notebook=facts.get("notebook"), staff_hint=facts.get("staff_hint"),
+                            answers=dict(facts.get("answers") or {}))
 
 
 def grader_failure(sub_id: str, rubric: Rubric, why: str,
@@ -185,6 +189,8 @@ def to_gradescope(result: SubmissionResult) -> dict:
             test["extra_data"]["grader_error"] = check.grader_error
         if check.staff_feedback:
             test["extra_data"]["staff_feedback"] = check.staff_feedback
+        if check.staff is not None:
+            test["extra_data"]["staff"] = check.staff
         tests.append(test)
     return _inert({"score": result.score, "execution_time": result.execution_time,
                    "output": summary(result), "tests": tests,
@@ -195,7 +201,8 @@ def to_gradescope(result: SubmissionResult) -> dict:
                                   "captured_output": result.output,
                                   "staff_output": result.staff_output, "p": result.p,
                                   "notebook": result.notebook,
-                                  "adjustments": result.adjustments}})
+                                  "adjustments": result.adjustments,
+                                  "answers": result.answers}})
 
 
 def _inert(data: dict) -> dict:
@@ -217,7 +224,8 @@ def from_gradescope(data: dict) -> SubmissionResult:
                           t.get("output", ""), t.get("visibility", "visible"),
                           t["extra_data"].get("misconceptions", []),
                           t["extra_data"].get("grader_error"),
-                          t["extra_data"].get("staff_feedback")) for t in data["tests"]]
+                          t["extra_data"].get("staff_feedback"),
+                          _dict(t["extra_data"].get("staff"))) for t in data["tests"]]
     return SubmissionResult(extra["id"], extra["status"], checks, extra.get("file"), None,
                             extra.get("captured_output", ""), extra.get("content_hash", ""),
                             data.get("execution_time", 0.0), extra.get("settings", ""),
@@ -226,7 +234,8 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             extra["p"] if isinstance(extra.get("p"), dict) else {},
                             notebook=_text(extra.get("notebook")),
                             adjustments=[a for a in extra.get("adjustments") or []
-                                         if isinstance(a, dict)])
+                                         if isinstance(a, dict)],
+                            answers=_dict(extra.get("answers")) or {})
 
 
 def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
@@ -257,6 +266,18 @@ def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=folder)
         raise
+
+
+@contextlib.contextmanager
+def locked(lock: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file LOCK (made if missing) for the block: the staff's
+    files are read, changed and written under it."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _open_folder(out: Path, sub_id: str, make: bool) -> int | None:
@@ -375,6 +396,7 @@ class Row:
     p: dict = field(default_factory=dict)  # the meaning of p it was graded with
     staff_hint: str | None = None  # what the course staff can do about it
     adjusted: str = ""  # the staff's adjustments, with their reasons
+    flags: str = ""  # written answers changed since the staff graded them
 
 
 def is_current(out: Path, submission: Submission, fingerprint: str) -> bool:
@@ -400,13 +422,17 @@ def write_gradebook(out: Path, rubric: Rubric,
     and rostered students without a result are rows with status missing and 0 points."""
     rows, points, columns = [], {}, list(rubric.ids)
     for result in iter_results(out):
-        points[result.id] = {c.id: c.score for c in result.checks}
+        # a written answer not graded yet is an empty cell, not a 0
+        points[result.id] = {c.id: c.score for c in result.checks
+                             if c.staff is None or c.staff.get("graded")}
         columns += [c.id for c in result.checks if c.id not in columns]  # extra checks
         rows.append(Row(result.id, result.score, result.max_score, result.status,
                         tuple(c.id for c in result.failed), len(result.checks), result.p,
                         result.staff_hint, "; ".join(
                             f"{a.get('check')} {float(a.get('points', 0)):+g}: {a.get('reason')}"
-                            for a in result.adjustments)))
+                            for a in result.adjustments),
+                        "; ".join(f"{c.id}: answer changed since it was graded"
+                                  for c in result.checks if c.staff and c.staff.get("changed"))))
     graded = {row.id for row in rows}
     rows += [Row(sid, 0.0, rubric.total, "missing", tuple(rubric.ids), len(rubric.ids))
              for sid in sorted(set(roster or {}) - graded)]
@@ -414,7 +440,7 @@ def write_gradebook(out: Path, rubric: Rubric,
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", *(["name"] if roster else []), "score", "max_score", "status",
-                     *map(cell, columns), "adjustments"])
+                     *map(cell, columns), "adjustments", "flags"])
     for row in rows:
         earned = points.get(row.id)  # None: a rostered student without a result
         cells = ([f"{earned[cid]:g}" if cid in earned else "" for cid in columns]
@@ -422,10 +448,14 @@ def write_gradebook(out: Path, rubric: Rubric,
         # text cells inert in a spreadsheet; the numbers stay numbers
         writer.writerow([cell(row.id), *([cell(roster.get(row.id, ""))] if roster else []),
                          f"{row.score:g}", f"{row.max_score:g}", cell(row.status), *cells,
-                         cell(row.adjusted)])
+                         cell(row.adjusted), cell(row.flags)])
     write_atomic(out / GRADEBOOK, buffer.getvalue())
     return rows
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _dict(value: object) -> dict | None:
+    return value if isinstance(value, dict) else None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.convention import SETTINGS
 
 DEFAULT_PATH = Path(__file__).with_name("rubric.toml")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+SCORING = ("positive", "negative")  # Gradescope's: a question's items add to 0, or take from max
 PARTS = ("layers", "fc_net")  # the notebook's two halves of code
 FC_NET_MODES = ("auto", "required", "off")  # when the fc_net part is graded
 
@@ -28,11 +29,26 @@ class Check:
 
 
 @dataclass(frozen=True)
+class Question:
+    """An Inline Question of the notebook, graded by the course staff (``grade review``)."""
+
+    id: str
+    points: float
+    title: str
+    number: int  # the notebook's "Inline Question N"; an unnumbered question counts by position
+    visibility: str = "visible"
+    key_points: tuple[str, ...] = ()  # hints shown beside each answer; they never score
+    match: tuple[str, ...] = ()  # phrases of the question's text that name it whatever its number
+    scoring: str = "positive"  # rubric items add to 0 (positive) or take from the points
+
+
+@dataclass(frozen=True)
 class Rubric:
     checks: tuple[Check, ...]
     convention: str = "keep"  # what p means: keep (2018 onwards), drop (2016-2017) or auto
     fc_net: str = "auto"  # when the fc_net part is graded (FC_NET_MODES)
     turned_off: tuple[str, ...] = ()  # the ids of the checks of a part that is off
+    questions: tuple[Question, ...] = ()
 
     def __getitem__(self, check_id: str) -> Check:
         return next(c for c in self.checks if c.id == check_id)
@@ -42,7 +58,7 @@ class Rubric:
         return [c.id for c in self.checks]
 
     def with_checks(self, extra: list[Check]) -> Rubric:
-        return Rubric((*self.checks, *extra), self.convention, self.fc_net, self.turned_off)
+        return replace(self, checks=(*self.checks, *extra))
 
     def graded(self, has_fc_net: bool) -> tuple[Check, ...]:
         """The checks a submission is graded on: the fc_net part only where the submission
@@ -65,13 +81,14 @@ def load(path: Path | None = None, fc_net: str | None = None) -> Rubric:
         custom = _parse(path, known={c.id: c for c in rubric.checks})
         overrides = {c.id: c for c in custom.checks}
         rubric = Rubric(tuple(overrides.get(c.id, c) for c in rubric.checks),
-                        custom.convention, custom.fc_net)
+                        custom.convention, custom.fc_net,
+                        questions=custom.questions or rubric.questions)
     mode = fc_net or rubric.fc_net
     if mode not in FC_NET_MODES:
         raise RubricError(f"fc_net must be one of {', '.join(FC_NET_MODES)}, not {mode!r}")
     off = tuple(c.id for c in rubric.checks if c.part == "fc_net") if mode == "off" else ()
     return Rubric(tuple(c for c in rubric.checks if c.id not in off), rubric.convention, mode,
-                  off)
+                  off, rubric.questions)
 
 
 def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
@@ -109,7 +126,38 @@ def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
             raise RubricError(f"{path}: check {check_id!r} has part {part!r}; "
                               f"use one of {', '.join(PARTS)}")
         checks.append(Check(check_id, float(points), title, visibility, part))
-    return Rubric(tuple(checks), convention, fc_net)
+    return Rubric(tuple(checks), convention, fc_net,
+                  questions=_questions(path, data.get("questions", {})))
+
+
+def _questions(path: Path, table: object) -> tuple[Question, ...]:
+    """The [questions.<id>] tables: each needs points; its number defaults to its position."""
+    if not isinstance(table, dict):
+        raise RubricError(f"{path}: questions must be [questions.<id>] tables")
+    questions = []
+    for position, (question_id, spec) in enumerate(table.items(), 1):
+        where = f"{path}: question {question_id!r}"
+        points = spec.get("points") if isinstance(spec, dict) else None
+        if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
+            raise RubricError(f"{where} needs points >= 0, got {points!r}")
+        number = spec.get("number", position)
+        visibility = spec.get("visibility", "visible")
+        scoring = spec.get("scoring", "positive")
+        phrases = {key: spec.get(key, []) for key in ("key_points", "match")}
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise RubricError(f"{where}: number must be a whole number, not {number!r}")
+        if visibility not in VISIBILITIES:
+            raise RubricError(f"{where} has visibility {visibility!r}; use one of "
+                              f"{', '.join(VISIBILITIES)}")
+        if scoring not in SCORING:
+            raise RubricError(f"{where}: scoring must be one of {', '.join(SCORING)}")
+        for key, value in phrases.items():
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise RubricError(f"{where}: {key} must be a list of phrases")
+        questions.append(Question(
+            question_id, float(points), str(spec.get("title", f"Inline Question {number}")),
+            number, visibility, tuple(phrases["key_points"]), tuple(phrases["match"]), scoring))
+    return tuple(questions)
 
 
 def extra_check(function, check_id: str) -> Check:

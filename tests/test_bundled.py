@@ -67,7 +67,8 @@ def test_gradebook_has_a_row_per_submission_and_a_column_per_check(bundled):
     write_gradebook(out, RUBRIC)
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert [r["id"] for r in rows] == sorted(graded)
-    assert list(rows[0]) == ["id", "score", "max_score", "status", *RUBRIC.ids, "adjustments"]
+    assert list(rows[0]) == ["id", "score", "max_score", "status", *RUBRIC.ids, "adjustments",
+                             "flags"]
     syntax = next(r for r in rows if r["id"] == "syntax_error")
     assert syntax["status"] == "error" and float(syntax["score"]) == 0
     only_2d = next(r for r in rows if r["id"] == "only_2d")

@@ -221,8 +221,8 @@ def test_a_notebook_made_to_backtrack_is_read_in_linear_time(tmp_path):
     (folder / "notes.ipynb").write_text(json.dumps(
         {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}))
     code = ("import sys; from pathlib import Path; from grader import notebooks\n"
-            "print(notebooks.problem(Path(sys.argv[1])), len(notebooks.read("
-            "notebooks.find(Path(sys.argv[1]))[0]).answers))")
+            "reading = notebooks.of_submission(Path(sys.argv[1]))\n"
+            "print(reading.problem, len(reading.answers))")
     run = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True,
                          text=True, timeout=120)
     assert run.stdout.split() == ["None", "1"], run.stderr

@@ -183,7 +183,7 @@ def _notebook(path: Path, cells) -> Path:
 def test_notebooks_of_several_course_years(tmp_path, year, cells, expected):
     _notebook(tmp_path / "Dropout.ipynb", cells)
     assert notebooks.find(tmp_path) == [tmp_path / "Dropout.ipynb"]
-    answers = notebooks.extract(tmp_path / "Dropout.ipynb")
+    answers = notebooks.read(tmp_path / "Dropout.ipynb").answers
     got = [(" ".join(a.question.split()), a.answer, a.answered) for a in answers]
     assert got == expected
 

@@ -1,0 +1,84 @@
+"""One question's answer groups as a spreadsheet, for teams that grade there: exported with
+one row per group (student text inert), imported back by each row's group key."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader import questions, review
+from grader.answers import Class
+from grader.inert import cell, uncell
+from grader.rubric import Question
+
+COLUMNS = ("group", "students", "ids", "answer", "score", "comment")
+
+
+class SheetError(Exception):
+    """A sheet that cannot be imported (its header, a score), said with its row."""
+
+
+def export(out: Path, question: Question, asked: tuple[Question, ...]) -> str:
+    """QUESTION's answer groups in OUT as CSV: the group key, its size, its students, the
+    answer, and the grade its members share (empty where they differ or have none)."""
+    students = Class(out).students(asked)
+    found = review.load(out, question.id) or review.Review(question.id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for group in questions.group({s.id: s.answers.get(question.id) for s in students}):
+        grades = {_shared(found.grades.get(sid)) for sid in group.members}
+        score, comment = grades.pop() if len(grades) == 1 else (None, "")
+        writer.writerow([group.key, len(group.members), cell(" ".join(group.members)),
+                         cell(group.text), "" if score is None else f"{score:g}",
+                         cell(comment)])
+    return buffer.getvalue()
+
+
+def _shared(grade: review.Grade | None) -> tuple[float | None, str]:
+    return (None, "") if grade is None else (grade.score, grade.comment)
+
+
+@dataclass
+class Imported:
+    groups: int
+    students: int
+    unknown: int  # rows whose group is no longer in the class's answers
+
+
+def import_(out: Path, question: Question, asked: tuple[Question, ...], text: str) -> Imported:
+    """Grade QUESTION's groups from a filled sheet (TEXT, as :func:`export` wrote it): each
+    row's score and comment go to its group's members, but those with their own grade. A row
+    with no score is left alone. Every row is checked before any grade is given."""
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if not rows or not set(COLUMNS) <= set(rows[0]):
+        raise SheetError(f"the sheet needs the columns {', '.join(COLUMNS)}")
+    students = Class(out).students(asked)
+    members = {g.key: g.members for g in questions.group(
+        {s.id: s.answers.get(question.id) for s in students})}
+    digests = {s.id: s.digest(question.id) for s in students}
+    wanted = []
+    for number, row in enumerate(rows, 2):
+        if not (row["score"] or "").strip():
+            continue
+        try:
+            score = float(row["score"])
+        except ValueError:
+            score = math.nan
+        if not math.isfinite(score) or not 0 <= score <= question.points:
+            raise SheetError(f"row {number}: score {row['score']!r} is not a number from 0 "
+                             f"to {question.points:g}")
+        wanted.append((row["group"], score, uncell(row["comment"] or "")))
+    graded: list[str] = []
+
+    def edit(found: review.Review) -> None:
+        for key, score, comment in wanted:
+            graded.extend(review.grade(found, members.get(key, []), digests, alone=False,
+                                       score=score, comment=comment))
+
+    review.change(out, question.id, edit)
+    return Imported(sum(key in members for key, _, _ in wanted), len(graded),
+                    sum(key not in members for key, _, _ in wanted))

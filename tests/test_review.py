@@ -1,0 +1,379 @@
+"""The written answers graded by the course staff (issue 19): questions in the rubric, answer
+groups, rubric items, grades kept in OUT/reviews and merged into every result, gradebook and
+report, sheets for teams that grade in a spreadsheet, and the page's server refusing whoever
+lacks its token. The page itself, in a browser: test_review_page.py."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import multiprocessing
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import validate
+from written_class import (
+    CLASS,
+    HOSTILE,
+    KOREAN,
+    REGULARIZER,
+    RIGHT,
+    WRONG,
+    notebook_2016,
+    notebook_2019,
+    notebook_2022,
+    write_class,
+    write_student,
+)
+
+from grader import notebooks, questions, review, review_server, sheets
+from grader.answers import Class
+from grader.cli import main
+from grader.rubric import Question, RubricError
+from grader.rubric import load as load_rubric
+
+Q1, Q2, Q3 = "inline_question_1", "inline_question_2", "inline_question_3"
+ASKED = load_rubric().questions
+
+
+def _run(*args) -> object:
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory) -> Path:
+    """The written class graded once (its code is the reference: 100 / 100 each)."""
+    home = tmp_path_factory.mktemp("class")
+    write_class(home / "class")
+    assert _run(home / "class", "--out", home / "out", "-j", "2").exit_code == 0
+    return home
+
+
+@pytest.fixture
+def out(graded_class, tmp_path) -> Path:
+    """A copy of the graded class's OUT for one test to change."""
+    return Path(shutil.copytree(graded_class / "out", tmp_path / "out"))
+
+
+def _students(out: Path) -> dict[str, object]:
+    return {s.id: s for s in Class(out).students(ASKED)}
+
+
+def _tests(out: Path, sid: str) -> dict[str, dict]:
+    data = validate(out / sid / "results.json")
+    return {t["extra_data"]["check"]: t for t in data["tests"]}
+
+
+def _give(out: Path, question: str, students: list[str], **given) -> None:
+    digests = {s.id: s.digest(question) for s in _students(out).values()}
+    review.change(out, question, lambda found: review.grade(
+        found, students, digests, alone=given.pop("alone", False), **given))
+
+
+# --- which answer answers which question, in each year's layout ---------------------------
+
+@pytest.mark.parametrize(("layout", "answers", "expected"), [
+    (notebook_2019, ["a", "b", "c"], {Q1: "a", Q2: "b", Q3: "c"}),
+    (notebook_2022, ["a", "b"], {Q1: "a", Q2: "b"}),
+    # 2016's only question is about the experiment: the later Inline Question 2, by `match`
+    (notebook_2016, ["a"], {Q2: "a"}),
+])
+def test_each_layout_answers_the_questions_it_asks(tmp_path, layout, answers, expected):
+    home = write_student(tmp_path, "s", layout, answers)
+    found = questions.assign(notebooks.of_submission(home).answers, ASKED)
+    assert {qid: a.answer for qid, a in found.items()} == expected
+
+
+def test_an_unnumbered_question_counts_by_its_position():
+    asked = [notebooks.Answer("Inline Question Explain.", "x", "n"),
+             notebooks.Answer("Inline Question And this?", "y", "n")]
+    assert {q: a.answer for q, a in questions.assign(asked, ASKED).items()} == \
+        {Q1: "x", Q2: "y"}
+
+
+def test_a_rubrics_questions_are_checked(tmp_path):
+    bad = tmp_path / "r.toml"
+    bad.write_text("[questions.q1]\npoints = 'five'\n")
+    with pytest.raises(RubricError, match="q1"):
+        load_rubric(bad)
+    good = tmp_path / "g.toml"
+    good.write_text('[questions.why]\npoints = 2\nkey_points = ["mean"]\nscoring = "negative"\n')
+    (question,) = load_rubric(good).questions  # a rubric's questions replace the default's
+    assert (question.id, question.points, question.number, question.scoring) == \
+        ("why", 2.0, 1, "negative")
+
+
+# --- groups ---------------------------------------------------------------------------------
+
+def test_answers_group_by_their_words_and_near_identical_ones_sit_together(out):
+    groups = questions.group({s.id: s.answers.get(Q1) for s in _students(out).values()})
+    members = [g.members for g in groups]
+    # case, white space and punctuation ignored: ada, ben and chen wrote one answer
+    assert members[0] == ["ada", "ben", "chen"] and groups[0].text == RIGHT
+    # dana changed two words: her own group, in the same cluster, right after it, the
+    # changed words marked
+    assert members[1] == ["dana"] and groups[1].cluster == groups[0].cluster
+    assert [text for text, differs in groups[1].diff if differs] == ["every", "training"]
+    assert ["gus", "hana"] in members and ["eli", "fay"] in members  # Korean; the blog's
+    assert {g.cluster for g in groups if g.members in (["gus", "hana"], ["eli", "fay"])} \
+        .isdisjoint({groups[0].cluster})
+    # a blank answer, and a student whose notebook has no such question (jo, 2016): last
+    assert groups[-1].key == questions.UNANSWERED and groups[-1].members == ["jo", "kim"]
+    on_q2 = questions.group({s.id: s.answers.get(Q2) for s in _students(out).values()})
+    assert on_q2[-1].members == ["dana", "kim"]  # "[FILL THIS IN]" is no answer
+    assert ["ada", "ben", "chen", "eli", "gus", "ivan", "jo"] in [g.members for g in on_q2]
+
+
+def test_blind_labels_are_not_in_the_order_of_the_ids(out):
+    labels = [s.label for s in sorted(_students(out).values(), key=lambda s: s.id)]
+    assert sorted(labels) == sorted(f"student {n}" for n in range(1, len(CLASS) + 1))
+    assert labels != [f"student {n}" for n in range(1, len(CLASS) + 1)]
+
+
+# --- scores -----------------------------------------------------------------------------------
+
+def test_rubric_items_score_every_answer_they_are_applied_to_and_follow_their_points(out):
+    question = next(q for q in ASKED if q.id == Q1)
+
+    def add_items(found):
+        review.set_item(found, None, "Names the expected value", 3)
+        review.set_item(found, None, "Says multiply by p", -1)
+
+    found = review.change(out, Q1, add_items)
+    credit, deduction = (i.id for i in found.items)
+    _give(out, Q1, ["ada", "ben", "chen"], add=(credit,))
+    _give(out, Q1, ["eli", "fay"], score=2.0, add=(deduction,))
+    found = review.load(out, Q1)
+    assert [found.score(found.grades[s], question) for s in ("ada", "eli")] == [3, 1]
+    # the credit is worth more afterwards: everyone who has it gets more
+    found = review.change(out, Q1, lambda r: review.set_item(r, credit, "Names it", 4.5))
+    assert found.score(found.grades["ben"], question) == 4.5
+    # never above the question's points, nor below 0
+    found = review.change(out, Q1, lambda r: review.set_item(r, credit, "Names it", 9))
+    assert found.score(found.grades["ada"], question) == 5
+    found = review.change(out, Q1, lambda r: review.set_item(r, deduction, "x", -9))
+    assert found.score(found.grades["eli"], question) == 0
+    # deleted: taken away from every answer it was on
+    found = review.change(out, Q1, lambda r: review.delete_item(r, deduction))
+    assert found.grades["fay"].items == [] and found.score(found.grades["fay"], question) == 2
+    negative = Question("q", 5.0, "q", 1, scoring="negative")
+    assert found.score(review.Grade(), negative) == 5  # deductions take from the points
+
+
+def test_a_group_grade_leaves_a_students_own_grade_alone(out):
+    _give(out, Q1, ["ada", "ben", "chen"], score=4.0, comment="Right.")
+    _give(out, Q1, ["ben"], score=5.0, comment="Best of the three.", alone=True)
+    _give(out, Q1, ["ada", "ben", "chen"], score=3.0)
+    grades = review.load(out, Q1).grades
+    assert [grades[s].score for s in ("ada", "ben", "chen")] == [3.0, 5.0, 3.0]
+    assert grades["ben"].own and grades["ben"].comment == "Best of the three."
+    assert grades["ada"].comment == "Right."  # the comment was not given again: it stays
+
+
+# --- one gradebook ------------------------------------------------------------------------------
+
+def test_staff_grades_reach_results_gradebook_summary_and_report_and_survive_regrades(
+        graded_class, out):
+    # a question not begun adds nothing: the code's 100 stays the whole score
+    assert set(_tests(out, "ada")) == {c.id for c in load_rubric().graded(has_fc_net=False)}
+    _give(out, Q1, ["ada", "ben", "chen"], score=5.0, comment="Exactly: the expected value.")
+    _give(out, Q1, ["eli", "fay"], score=1.0, comment="Dividing by p keeps the mean.")
+    summary = _run("summary", out)
+    assert "inline_question_1: 5 of 11 graded" in summary.output
+    for _ in range(2):  # as graded, then after `grade --force` regrades every submission
+        ada, eli, dana = (_tests(out, s) for s in ("ada", "eli", "dana"))
+        assert (ada[Q1]["score"], ada[Q1]["max_score"], ada[Q1]["name"]) == \
+            (5, 5, "Inline Question 1: what happens without the division by p")
+        assert ada[Q1]["output"] == "Exactly: the expected value."
+        assert ada[Q1]["visibility"] == "visible"
+        assert eli[Q1]["score"] == 1 and dana[Q1]["score"] == 0
+        assert dana[Q1]["output"] == review.NOT_GRADED
+        assert Q2 not in ada  # nobody has begun question 2
+        assert json.loads((out / "ada" / "results.json").read_text())["score"] == 105
+        rows = {r["id"]: r for r in csv.DictReader((out / "grades.csv").open())}
+        assert (rows["ada"][Q1], rows["ada"]["score"], rows["ada"]["max_score"]) == \
+            ("5", "105", "105")
+        assert rows["dana"][Q1] == ""  # not graded yet: empty, not a 0
+        forced = _run(graded_class / "class", "--out", out, "--force", "-j", "2")
+        assert forced.exit_code == 0 and "105 / 105" in forced.output
+    assert _run("report", out).exit_code == 0
+    html = (out / "report.html").read_text()
+    assert "Inline Question 1: what happens without the division by p" in html
+    assert "5 of 11 graded" in html
+
+
+def test_a_changed_answer_keeps_its_score_and_is_flagged_until_looked_at(graded_class, out,
+                                                                        tmp_path):
+    _give(out, Q1, ["eli", "fay"], score=1.0)
+    folder = Path(shutil.copytree(graded_class / "class", tmp_path / "class"))
+    # results in OUT say where each was graded from: the copy is graded into it now
+    write_student(folder, "eli", notebook_2019, [RIGHT, REGULARIZER, ""])  # resubmitted
+    assert _run(folder, "--out", out, "-j", "2").exit_code == 0
+    eli = _tests(out, "eli")[Q1]
+    assert eli["score"] == 1 and eli["extra_data"]["staff"]["changed"]
+    assert review.CHANGED in eli["output"]
+    assert not _tests(out, "fay")[Q1]["extra_data"]["staff"]["changed"]
+    row = next(r for r in csv.DictReader((out / "grades.csv").open()) if r["id"] == "eli")
+    assert row["flags"] == f"{Q1}: answer changed since it was graded"
+    # on the page, eli's answer is now in the right answers' group, flagged there
+    app = review_server.ReviewApp(out, load_rubric(), ASKED)
+    first = app.state(Q1)["groups"][0]
+    assert [(m["id"], m["changed"]) for m in first["members"]] == \
+        [("ada", False), ("ben", False), ("chen", False), ("eli", True)]
+    # someone looks: keeps the grade for the new answer; the flag goes
+    app.change(Q1, {"op": "grade", "students": ["eli"], "alone": True})
+    assert not _tests(out, "eli")[Q1]["extra_data"]["staff"]["changed"]
+
+
+def test_an_unreadable_file_of_grades_stops_the_grader_instead_of_losing_them(out):
+    _give(out, Q1, ["ada"], score=5.0)
+    review.path(out, Q1).write_text("{ half a file")
+    said = CliRunner().invoke(main, ["summary", str(out)])
+    assert said.exit_code != 0 and "cannot be read" in said.output
+    assert review.path(out, Q1).read_text() == "{ half a file"
+
+
+def _staff_member(out: str, question: str, students: list[str], rounds: int) -> None:
+    for n in range(rounds):
+        for sid in students:
+            review.change(Path(out), question, lambda found, sid=sid, n=n: review.grade(
+                found, [sid], {}, alone=True, score=float(n % 5), comment=f"{sid} {n}"))
+
+
+def test_staff_grading_at_once_lose_nothing_of_each_others(out):
+    """Four graders, two on question 1 (other students) and two on question 2, in processes of
+    their own: every last change of each is in the files."""
+    context = multiprocessing.get_context("spawn")
+    jobs = [(Q1, ["ada", "ben", "chen"]), (Q1, ["dana", "eli", "fay"]),
+            (Q2, ["ada", "ben", "chen"]), (Q2, ["gus", "hana", "ivan"])]
+    workers = [context.Process(target=_staff_member, args=(str(out), q, ids, 12))
+               for q, ids in jobs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    for question, ids in jobs:
+        grades = review.load(out, question).grades
+        assert all(grades[sid].comment == f"{sid} 11" for sid in ids)
+
+
+# --- sheets -----------------------------------------------------------------------------------
+
+def test_a_questions_groups_go_to_a_sheet_and_come_back_graded(out, tmp_path):
+    write = tmp_path / "q1.csv"
+    assert _run("sheet", "export", out, Q1, write).exit_code == 0
+    rows = list(csv.DictReader(write.open(encoding="utf-8")))
+    assert [r["ids"] for r in rows][:2] == ["ada ben chen", "dana"]
+    assert next(r for r in rows if r["ids"] == "gus hana")["answer"] == KOREAN
+    assert next(r for r in rows if r["ids"] == "ivan")["answer"] == HOSTILE
+    for row in rows:  # the team fills in the sheet; a comment starting "=" is theirs
+        row["score"], row["comment"] = {"ada ben chen": ("5", "=Right"),
+                                        "eli fay": ("1", "")}.get(row["ids"], ("", ""))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=sheets.COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write.write_text(buffer.getvalue(), encoding="utf-8")
+    said = _run("sheet", "import", out, Q1, write)
+    assert said.output.strip() == "graded 5 students in 2 groups"
+    assert _tests(out, "ben")[Q1]["score"] == 5 and _tests(out, "fay")[Q1]["score"] == 1
+    assert review.load(out, Q1).grades["ada"].comment == "=Right"
+    assert _run("sheet", "export", out, Q1, write).exit_code == 0  # quoted again on the way out
+    assert next(csv.DictReader(write.open()))["comment"] == "'=Right"
+    write.write_text("group,students,ids,answer,score,comment\nx,1,a,b,11,\n")
+    refused = CliRunner().invoke(main, ["sheet", "import", str(out), Q1, str(write)])
+    assert refused.exit_code != 0 and "row 2" in refused.output
+
+
+def test_a_sheet_keeps_an_answer_that_looks_like_a_formula_inert(out, graded_class, tmp_path):
+    folder = Path(shutil.copytree(graded_class / "class", tmp_path / "class"))
+    write_student(folder, "mo", notebook_2019, ['=HYPERLINK("http://x.example","click")'])
+    assert _run(folder, "--out", out, "-j", "2").exit_code == 0
+    write = tmp_path / "q1.csv"
+    _run("sheet", "export", out, Q1, write)
+    row = next(r for r in csv.DictReader(write.open()) if r["ids"] == "mo")
+    assert row["answer"].startswith("'=HYPERLINK")
+
+
+# --- the page's server ------------------------------------------------------------------------
+
+@pytest.fixture
+def page(out):
+    app = review_server.ReviewApp(out, load_rubric(), ASKED)
+    server = review_server.serve(app)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield app, server, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _status(url: str, headers: dict | None = None, data: bytes | None = None) -> int:
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def test_the_page_answers_only_to_its_token_at_its_own_address(page):
+    app, server, base = page
+    port = server.server_address[1]
+    assert server.server_address[0] == "127.0.0.1"
+    good = {"X-Review-Token": app.token}
+    assert _status(f"{base}/?token={app.token}") == 200
+    assert _status(f"{base}/") == 403
+    assert _status(f"{base}/?token={app.token[:-1]}x") == 403
+    assert _status(f"{base}/api/questions", good) == 200
+    assert _status(f"{base}/api/questions") == 403
+    assert _status(f"{base}/api/questions?token={app.token}") == 403  # data: the header only
+    assert _status(f"{base}/api/questions", {"X-Review-Token": "guess"}) == 403
+    # another site's name for 127.0.0.1 (DNS rebinding) is refused, with the token too
+    assert _status(f"{base}/api/questions", {**good, "Host": f"evil.example:{port}"}) == 403
+    post = json.dumps({"op": "grade", "students": ["ada"], "alone": True, "score": 5}).encode()
+    assert _status(f"{base}/api/questions/{Q1}", {"Content-Type": "application/json"},
+                   post) == 403
+    # a form another page could post without asking (no JSON): refused
+    assert _status(f"{base}/api/questions/{Q1}", {**good, "Content-Type": "text/plain"},
+                   post) == 415
+    assert review.load(app.out, Q1) is None  # nothing of the refused requests landed
+    assert _status(f"{base}/api/questions/{Q1}", {**good, "Content-Type": "application/json"},
+                   post) == 200
+    assert review.load(app.out, Q1).grades["ada"].score == 5
+
+
+def test_the_page_checks_every_change_it_is_sent(page):
+    app, _, base = page
+    headers = {"X-Review-Token": app.token, "Content-Type": "application/json"}
+    for bad in ({"op": "grade", "students": ["nobody"], "score": 1},
+                {"op": "grade", "students": ["ada"], "score": "5"},
+                {"op": "grade", "students": ["ada"], "score": float("nan")},
+                {"op": "item", "title": "", "points": 1},
+                {"op": "format the disk"}):
+        assert _status(f"{base}/api/questions/{Q1}", headers,
+                       json.dumps(bad).encode()) == 400, bad
+    assert _status(f"{base}/api/questions/{Q1}", headers, b"[" * 100_000) in (400, 413)
+    assert review.load(app.out, Q1) is None or not review.load(app.out, Q1).grades
+
+
+def test_the_page_serves_student_text_as_data_and_its_own_script_alone(page):
+    app, _, base = page
+    with urllib.request.urlopen(f"{base}/?token={app.token}", timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"]
+        html = response.read().decode()
+    assert "script-src 'nonce-" in policy and "unsafe-inline" not in policy
+    assert HOSTILE not in html and "<script nonce=" in html
+    request = urllib.request.Request(f"{base}/api/questions/{Q1}",
+                                     headers={"X-Review-Token": app.token})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"] == "application/json"
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        texts = [g["text"] for g in json.loads(response.read())["groups"]]
+    assert HOSTILE in texts and WRONG in texts
