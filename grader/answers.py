@@ -3,7 +3,9 @@ each question, read from the submission again only when its result changes."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,14 @@ class Student:
 
 
 class Class:
-    """The students graded into OUT and their answers (kept between reads, by result)."""
+    """The students graded into OUT and their answers, kept between reads: a student's
+    result is read again only when its file changed, their notebook only when their result
+    says the submission changed, and a question's groups made again only when an answer did."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self._read: dict[str, tuple[str, dict[str, notebooks.Answer]]] = {}
+        self._read: dict[str, tuple[tuple, str, dict[str, notebooks.Answer]]] = {}
+        self._groups: dict[str, tuple[tuple, list[questions.Group]]] = {}
         self._lock = threading.Lock()
 
     def students(self, asked: tuple[Question, ...]) -> list[Student]:
@@ -36,14 +41,35 @@ class Class:
         folders' (no sequential bias)."""
         found = []
         with self._lock:
-            for result in results.iter_results(self.out):
-                key = f"{result.content_hash}:{result.path}"
-                if self._read.get(result.id, ("",))[0] != key:
-                    path = Path(result.path) if result.path else None
-                    answers = notebooks.of_submission(path).answers if path else []
-                    self._read[result.id] = (key, questions.assign(answers, asked))
-                found.append(Student(result.id, "", self._read[result.id][1]))
+            for sid in results.result_ids(self.out):
+                try:
+                    info = os.lstat(self.out / sid / results.RESULTS)
+                except OSError:
+                    continue
+                seen = (info.st_ino, info.st_mtime_ns, info.st_size)
+                known = self._read.get(sid)
+                if known is None or known[0] != seen:
+                    result = results.read(self.out, sid)
+                    if result is None:
+                        continue
+                    source = f"{result.content_hash}:{result.path}"
+                    if known is None or known[1] != source:
+                        path = Path(result.path) if result.path else None
+                        answers = notebooks.of_submission(path).answers if path else []
+                        known = (seen, source, questions.assign(answers, asked))
+                    self._read[sid] = known = (seen, source, known[2])
+                found.append(Student(sid, "", known[2]))
         order = sorted(found, key=lambda s: hashlib.sha256(s.id.encode()).hexdigest())
         for number, student in enumerate(order, 1):
             student.label = f"student {number}"
         return found
+
+    def groups(self, students: list[Student], question_id: str) -> list[questions.Group]:
+        """The answer groups of one question (:func:`grader.questions.group`)."""
+        key = tuple((s.id, s.digest(question_id)) for s in students)
+        with self._lock:
+            cached = self._groups.get(question_id)
+            if cached is None or cached[0] != key:
+                made = questions.group({s.id: s.answers.get(question_id) for s in students})
+                self._groups[question_id] = cached = (key, made)
+        return copy.deepcopy(cached[1])

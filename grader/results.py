@@ -370,15 +370,19 @@ def read(out: Path, sub_id: str) -> SubmissionResult | None:
     return result
 
 
+def result_ids(out: Path) -> list[str]:
+    """The ids OUT may hold a result of: its folders (not links to one), sorted."""
+    try:
+        with os.scandir(out) as listing:
+            return sorted(e.name for e in listing if e.is_dir(follow_symlinks=False))
+    except OSError:
+        return []
+
+
 def iter_results(out: Path) -> Iterator[SubmissionResult]:
     """Every readable result under OUT, by id, one at a time: folders that are links, and
     results that name another id, are not read."""
-    try:
-        with os.scandir(out) as listing:
-            ids = sorted(e.name for e in listing if e.is_dir(follow_symlinks=False))
-    except OSError:
-        return
-    for sub_id in ids:
+    for sub_id in result_ids(out):
         if (result := read(out, sub_id)) is not None:
             yield result
 

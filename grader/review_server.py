@@ -25,12 +25,12 @@ MAX_BODY = 64 << 10  # a request's JSON: scores, comments, ids; never more
 PAGE = "review.html"
 
 
-def question_state(out: Path, question: Question, students: list[Student]) -> dict:
-    """What the page shows of QUESTION: its rubric items, progress, and the answer groups with
+def question_state(out: Path, question: Question, students: list[Student],
+                   groups: list[questions.Group]) -> dict:
+    """What the page shows of QUESTION: its rubric items, progress, and the answer GROUPS with
     every member's grade."""
     found = review.load(out, question.id) or review.Review(question.id)
     by_id = {s.id: s for s in students}
-    groups = questions.group({s.id: s.answers.get(question.id) for s in students})
     digests = {s.id: s.digest(question.id) for s in students}
     shown = []
     for group in groups:
@@ -90,8 +90,11 @@ class ReviewApp:
         return {"out": str(self.out.name), "questions": shown}
 
     def state(self, question_id: str) -> dict:
-        question = self.question(question_id)
-        return question_state(self.out, question, self.everyone.students(self.asked))
+        return self._state(self.question(question_id), self.everyone.students(self.asked))
+
+    def _state(self, question: Question, students: list[Student]) -> dict:
+        return question_state(self.out, question, students,
+                              self.everyone.groups(students, question.id))
 
     def change(self, question_id: str, body: dict) -> dict:
         """Apply one change the page asks for to the question's grades (saved at once), bring
@@ -132,7 +135,7 @@ class ReviewApp:
         except review.ReviewError as err:
             raise Refused(HTTPStatus.CONFLICT, str(err)) from err
         review.sync(self.out, touched, self.rubric)
-        return question_state(self.out, question, students)
+        return self._state(question, students)
 
     def student(self, sid: str) -> dict:
         found = results.read(self.out, sid)
