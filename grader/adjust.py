@@ -46,7 +46,8 @@ def add(out: Path, adjustment: Adjustment) -> None:
     with locked(out / f".{ADJUSTMENTS}.lock"):
         found = [a for ids in load(out).values() for a in ids]
         write_atomic(out / ADJUSTMENTS, json.dumps(
-            {"adjustments": [asdict(a) for a in [*found, adjustment]]}, indent=2))
+            {"adjustments": [asdict(a) for a in [*found, adjustment]]}, indent=2),
+            durable=True)
 
 
 def apply(result: SubmissionResult, adjustments: list[Adjustment]) -> SubmissionResult:

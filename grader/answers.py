@@ -19,6 +19,7 @@ class Student:
     id: str
     label: str  # shown while names are hidden (blind grading)
     answers: dict[str, notebooks.Answer]  # question id -> answer
+    problem: str | None = None  # why their notebook could not be read
 
     def digest(self, question_id: str) -> str:
         return questions.digest(self.answers.get(question_id))
@@ -31,7 +32,7 @@ class Class:
 
     def __init__(self, out: Path) -> None:
         self.out = out
-        self._read: dict[str, tuple[tuple, str, dict[str, notebooks.Answer]]] = {}
+        self._read: dict[str, tuple] = {}  # id -> (its file, its source, answers, problem)
         self._groups: dict[str, tuple[tuple, list[questions.Group]]] = {}
         self._lock = threading.Lock()
 
@@ -55,10 +56,11 @@ class Class:
                     source = f"{result.content_hash}:{result.path}"
                     if known is None or known[1] != source:
                         path = Path(result.path) if result.path else None
-                        answers = notebooks.of_submission(path).answers if path else []
-                        known = (seen, source, questions.assign(answers, asked))
-                    self._read[sid] = known = (seen, source, known[2])
-                found.append(Student(sid, "", known[2]))
+                        reading = notebooks.of_submission(path) if path else notebooks.Reading()
+                        known = (seen, source, questions.assign(reading.answers, asked),
+                                 reading.problem)
+                    self._read[sid] = known = (seen, source, *known[2:])
+                found.append(Student(sid, "", known[2], known[3]))
         order = sorted(found, key=lambda s: hashlib.sha256(s.id.encode()).hexdigest())
         for number, student in enumerate(order, 1):
             student.label = f"student {number}"
@@ -70,6 +72,7 @@ class Class:
         with self._lock:
             cached = self._groups.get(question_id)
             if cached is None or cached[0] != key:
-                made = questions.group({s.id: s.answers.get(question_id) for s in students})
+                made = questions.group({s.id: s.answers.get(question_id) for s in students},
+                                       {s.id for s in students if s.problem})
                 self._groups[question_id] = cached = (key, made)
         return copy.deepcopy(cached[1])

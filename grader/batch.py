@@ -55,7 +55,11 @@ def _worker(tasks, events, levels, settings: Settings, out: str, cpu: int | None
     def done(submission: Submission, report: dict) -> None:
         # the staff's grades and adjustments, read as each result is written: a regrade
         # keeps them
-        results.save(Path(out), report, review.finish(Path(out), report, rubric))
+        try:
+            result = review.finish(Path(out), report, rubric)
+        except review.ReviewError:  # the run stops on it once graded: the grades are kept
+            result = results.from_report(report, rubric)
+        results.save(Path(out), report, result)
         events.put(("done", submission.id, os.getpid()))
 
     with orphans_swept(found.level):

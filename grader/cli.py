@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -139,6 +140,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
     fingerprint = settings.fingerprint()
     if not alone:  # a class: the questions its staff grade with `grade review`
         review.record_questions(out, checks)
+    _staff_grades_readable(out, checks)
     todo = [s for s in submissions if force or not results.is_current(out, s, fingerprint)]
     if len(todo) < len(submissions):
         click.echo(f"{len(submissions) - len(todo)} unchanged since the last run into {out}, "
@@ -265,6 +267,11 @@ def review_command(out: Path, port: int, rubric: Path | None) -> None:
                "holds the token: do not share it):")
     click.echo(f"  {review_server.address(server, app)}")
     click.echo("Every change is saved at once. Ctrl-C stops the page.", err=True)
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    for closed in (signal.SIGTERM, signal.SIGHUP):  # a kill, a closed terminal: as Ctrl-C
+        signal.signal(closed, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -272,6 +279,7 @@ def review_command(out: Path, port: int, rubric: Path | None) -> None:
     finally:
         server.server_close()
         _merge_staff_grades(out, checks)
+        results.write_gradebook(out, checks)
 
 
 @main.group()
@@ -356,6 +364,19 @@ def _class_report(out: Path, roster: dict[str, str] | None) -> None:
         click.echo(html_report.MISSING_EXTRA, err=True)
         return
     click.echo(f"report: {html_report.write(out, roster)}")
+
+
+def _staff_grades_readable(out: Path, rubric: Rubric) -> None:
+    """Stop before grading when a file of the staff's grades cannot be read (nothing graded
+    may lose them); say which grades the rubric no longer asks for."""
+    try:
+        review.started(out, review.questions(out))
+    except review.ReviewError as err:
+        raise click.UsageError(str(err)) from err
+    for question in review.unasked(out, rubric.questions):
+        click.echo(f"the staff's grades of {question} are kept in {out}/{review.REVIEWS}/"
+                   f"{question}.json, but the rubric asks no such question: they count "
+                   "nowhere until one does", err=True)
 
 
 def _merge_staff_grades(out: Path, rubric: Rubric | None = None) -> None:

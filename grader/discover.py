@@ -29,6 +29,8 @@ MAX_HASHED_BYTES = 256 << 20  # past this, a file counts in the hash by its size
 MAX_ID_BYTES = 200  # an id is a folder name (255 bytes at most), with room for ~kind~n
 # The files the grader writes beside the results folders: an id must never name one.
 OUTPUT_SUFFIXES = (".csv", ".html", ".json", ".xml")
+REVIEWS_FOLDER = "reviews"  # in the output folder: the staff's grades (grader.review)
+RESERVED_IDS = (REVIEWS_FOLDER,)
 DEFINES = b"def dropout_forward"
 FC_NET_FILE = "cs231n/classifiers/fc_net.py"  # the notebook's second half
 
@@ -214,7 +216,8 @@ def assign_ids(entries: list[Path]) -> dict[str, Path]:
     ids, taken = {}, set()
     for entry in sorted(entries, key=lambda e: os.fsencode(e.name)):
         id_ = natural[entry]
-        if count[id_] > 1 or id_.lower().endswith(OUTPUT_SUFFIXES):
+        if count[id_] > 1 or id_.lower().endswith(OUTPUT_SUFFIXES) or \
+                id_.lower() in RESERVED_IDS:
             id_ = f"{id_}~{'dir' if entry.is_dir() else entry.suffix.lstrip('.')}"
         candidate, n = id_, 1
         while candidate in taken or (candidate != natural[entry] and candidate in count):

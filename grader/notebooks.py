@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,10 +97,20 @@ def read(notebook: Path, base: Path | None = None) -> Reading:
     try:
         data = discover.read_regular(notebook, MAX_NOTEBOOK_BYTES)
     except discover.SubmissionError:
-        return Reading(problem=f"{shown} is too large to read (the grader reads notebooks of "
-                               f"at most {MAX_NOTEBOOK_BYTES >> 20} MB)")
+        return Reading(problem=_too_large(shown))
     except OSError as err:
         return Reading(problem=f"{shown} could not be read ({err.strerror or err})")
+    return parse(data, shown)
+
+
+def _too_large(shown: str) -> str:
+    return (f"{shown} is too large to read (the grader reads notebooks of at most "
+            f"{MAX_NOTEBOOK_BYTES >> 20} MB)")
+
+
+def parse(data: bytes, shown: str) -> Reading:
+    """The answers in a notebook's bytes DATA (SHOWN: its name, for a problem), within the
+    bounds."""
     tokens = sum(data.count(mark) for mark in (b"{", b"[", b'"', b",", b":"))
     if tokens > MAX_TOKENS:
         return Reading(problem=f"{shown} is too large to read ({tokens:,} values; the "
@@ -132,8 +143,38 @@ def _cells(notebook: dict) -> list[tuple[str, str]]:
 def of_submission(path: Path) -> Reading:
     """What was read of the notebook of the submission at PATH: its answers, or why they could
     not be read (past the bounds, unreadable); nothing when it has no notebook."""
+    if path.suffix.lower() == ".zip" and not path.is_symlink() and path.is_file():
+        return _of_zip(path)
     found = find(path)
     return read(found[0], path) if found else Reading()
+
+
+def _of_zip(path: Path) -> Reading:
+    """What was read of the notebook inside the zip at PATH (as :func:`find` chooses one), read
+    from the archive within the same bounds, nothing unpacked."""
+    try:
+        with zipfile.ZipFile(open(discover.open_regular(path), "rb")) as archive:
+            entries = archive.infolist()[:discover.MAX_ZIP_ENTRIES]
+            notebooks = sorted((e for e in entries if not e.is_dir()
+                                and e.filename.lower().endswith(".ipynb")
+                                and "__MACOSX" not in e.filename),
+                               key=lambda e: (e.filename.count("/"), e.filename))
+            named = [e for e in notebooks if e.filename.lower().rsplit("/", 1)[-1]
+                     == "dropout.ipynb"]
+            for entry in (named or notebooks)[:MAX_CANDIDATES]:
+                shown = discover.printable(entry.filename)
+                if entry.file_size > MAX_NOTEBOOK_BYTES:
+                    return Reading(problem=_too_large(shown))
+                with archive.open(entry) as member:
+                    data = member.read(MAX_NOTEBOOK_BYTES + 1)
+                if len(data) > MAX_NOTEBOOK_BYTES:  # its header lied
+                    return Reading(problem=_too_large(shown))
+                if named or QUESTION.search(data.decode("utf-8", "replace")):
+                    return parse(data, shown)
+    except (OSError, zipfile.BadZipFile, discover.SubmissionError, RuntimeError, ValueError,
+            NotImplementedError, EOFError):
+        pass
+    return Reading()
 
 
 def _answers(cells: list[tuple[str, str]], shown: str) -> list[Answer]:

@@ -262,12 +262,13 @@ class GradingPlugin:
                 target.file, discover.fc_net_file(target) if staged.fc_net else None))
         facts["p"] = self.p.facts()
         self.told = {}
-        if submission.kind == "dir":  # a notebook past the bounds is told, and costs nothing
+        if submission.kind in ("dir", "zip"):  # a notebook past the bounds is told, free
             reading = notebooks.of_submission(submission.path)
             facts["notebook"] = reading.problem
             # which answer each question had: a staff grade of another is flagged
-            facts["answers"] = {qid: questions.digest(answer) for qid, answer in
-                                questions.assign(reading.answers, self.rubric.questions).items()}
+            found = questions.assign(reading.answers, self.rubric.questions)
+            facts["answers"] = {q.id: questions.digest(found.get(q.id))
+                                for q in self.rubric.questions}
         with staged.resources:
             if box is not None:
                 box.wait_loaded()

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import itertools
+import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from grader.notebooks import Answer
 from grader.rubric import Question
 
 UNANSWERED = "unanswered"  # the group key of every blank or placeholder answer (and no answer)
-NEAR = 0.7  # character-trigram overlap (Jaccard) from which two answers are near-identical
+UNREADABLE = "unreadable"  # the group of the students whose notebook could not be read
+NEAR = 0.6  # the overlap of word pairs (Jaccard) from which two answers are near-identical
 NUMBERED = re.compile(r"question\s*(\d+)", re.IGNORECASE)
 # one token per CJK character (no spaces between words), else a word, a space or a mark
 TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|\w+|\s+|[^\w\s]")
@@ -59,16 +62,18 @@ class Group:
 
     @property
     def answered(self) -> bool:
-        return self.key != UNANSWERED
+        return self.key not in (UNANSWERED, UNREADABLE)
 
 
-def group(answers: dict[str, Answer | None]) -> list[Group]:
+def group(answers: dict[str, Answer | None],
+          unreadable: set[str] | frozenset[str] = frozenset()) -> list[Group]:
     """The students' answers (student id -> answer, None: none found) in groups, near-identical
-    groups in one cluster next to each other, the largest clusters first, the unanswered last."""
+    groups in one cluster next to each other, the largest clusters first, then the students
+    whose notebook could not be read (UNREADABLE), the unanswered last."""
     groups: dict[str, Group] = {}
     for sid in sorted(answers):
         answer = answers[sid]
-        key = digest(answer)
+        key = UNREADABLE if sid in unreadable and answer is None else digest(answer)
         text = answer.answer if answer is not None and key != UNANSWERED else ""
         groups.setdefault(key, Group(key, text)).members.append(sid)
     answered = [g for g in groups.values() if g.answered]
@@ -84,19 +89,25 @@ def group(answers: dict[str, Answer | None]) -> list[Group]:
             g.cluster = number
             g.diff = _diff(members[0].text, g.text) if g is not members[0] else [(g.text, False)]
             found.append(g)
-    if UNANSWERED in groups:
-        groups[UNANSWERED].cluster = len(ordered)
-        found.append(groups[UNANSWERED])
+    for number, key in enumerate((UNREADABLE, UNANSWERED), len(ordered)):
+        if key in groups:
+            groups[key].cluster = number
+            found.append(groups[key])
     return found
 
 
-def _trigrams(text: str) -> set[str]:
-    text = words(text)
-    return {text[i:i + 3] for i in range(max(len(text) - 2, 1))}
+def _shingles(text: str) -> set[str]:
+    """TEXT's pairs of neighbouring words (of characters, in Chinese, Japanese and Korean
+    script), case and punctuation ignored: what near-identical answers share most of."""
+    tokens = [t for t in TOKEN.findall(text.lower()) if t[0].isalnum() or t[0] == "_"]
+    return {f"{a} {b}" for a, b in itertools.pairwise(tokens)} or set(tokens)
 
 
 def _clusters(groups: list[Group]) -> list[int]:
-    """A cluster number per group: groups whose answers overlap by NEAR or more are joined."""
+    """A cluster number per group: groups whose answers' word pairs overlap by NEAR or more
+    (Jaccard) are joined. Pairs are found by prefix filtering, exact and far from quadratic:
+    two sets that similar share one of the rarest pairs of each (its first
+    len - ceil(NEAR * len) + 1, the class's rarest first)."""
     parent = list(range(len(groups)))
 
     def root(i: int) -> int:
@@ -105,13 +116,19 @@ def _clusters(groups: list[Group]) -> list[int]:
             i = parent[i]
         return i
 
-    grams = [_trigrams(g.text) for g in groups]
-    for i in range(len(groups)):
-        for j in range(i + 1, len(groups)):
+    grams = [_shingles(g.text) for g in groups]
+    frequency = Counter(t for found in grams for t in found)
+    index: dict[str, list[int]] = defaultdict(list)
+    for i, found in enumerate(grams):
+        rarest = sorted(found, key=lambda t: (frequency[t], t))
+        prefix = rarest[:len(rarest) - math.ceil(NEAR * len(rarest)) + 1]
+        candidates = {j for t in prefix for j in index[t]}
+        for t in prefix:
+            index[t].append(i)
+        for j in candidates:
             a, b = grams[i], grams[j]
-            if min(len(a), len(b)) >= NEAR * max(len(a), len(b)) and \
-                    len(a & b) >= NEAR * len(a | b):
-                parent[root(j)] = root(i)
+            if len(a & b) >= NEAR * len(a | b):
+                parent[root(i)] = root(j)
     return [root(i) for i in range(len(groups))]
 
 

@@ -172,7 +172,8 @@ def staff_graded(out: Path, students: list[Student], grouped: bool) -> list[Ques
     changed since, and (GROUPED: the students' answers were read) its answer groups."""
     found = []
     graded = [s for s in students if s.result is not None]
-    for question in review.questions(out):
+    asked = review.questions(out)
+    for question in asked:
         checks = {s.id: c for s in graded for c in s.result.checks if c.id == question.id}
         if not checks:
             continue  # not begun
@@ -184,9 +185,9 @@ def staff_graded(out: Path, students: list[Student], grouped: bool) -> list[Ques
                 shown.changed.append(sid)
         shown.scores = dict(sorted(shown.scores.items()))
         if grouped:
-            asked = {s.id: questions.assign(s.answers, (question,)).get(question.id)
-                     for s in graded}
-            for group in questions.group(asked):
+            answers = {s.id: questions.assign(s.answers, asked).get(question.id)
+                       for s in graded}
+            for group in questions.group(answers):
                 given = sorted({f"{checks[sid].score:g}" for sid in group.members
                                 if sid in checks and (checks[sid].staff or {}).get("graded")})
                 shown.groups.append((len(group.members), group.text or "(no answer)",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from grader import __version__, starter
 from grader.discover import UNREADABLE, Submission
-from grader.inert import cell, inert_tree
+from grader.inert import cell, inert_tree, uncell
 from grader.rubric import Check, Rubric
 
 RESULTS = "results.json"
@@ -238,15 +238,18 @@ def from_gradescope(data: dict) -> SubmissionResult:
                             answers=_dict(extra.get("answers")) or {})
 
 
-def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
+def write_atomic(path: Path, text: str, folder: int | None = None,
+                 durable: bool = False) -> None:
     """Write TEXT to PATH so that readers see the old file or the new one, never a part. With
     FOLDER (a descriptor of PATH's folder), the file is made and renamed there, by name: no
-    link on the way is followed. Text UTF-8 cannot encode (a lone surrogate) is escaped."""
+    link on the way is followed. Text UTF-8 cannot encode (a lone surrogate) is escaped.
+    DURABLE (the staff's own files, which nothing can compute again): on disk before the
+    call returns, a crash or power cut leaving the old file or the new one."""
     if folder is None:
         path.parent.mkdir(parents=True, exist_ok=True)
         folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            return write_atomic(path, text, folder)
+            return write_atomic(path, text, folder, durable)
         finally:
             os.close(folder)
     while True:
@@ -261,7 +264,12 @@ def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
         with open(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             os.fchmod(fd, 0o644)  # whatever the umask: the course staff read the results
             f.write(text)
+            if durable:
+                f.flush()
+                os.fsync(fd)
         os.replace(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
+        if durable:
+            os.fsync(folder)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=folder)
@@ -272,7 +280,8 @@ def write_atomic(path: Path, text: str, folder: int | None = None) -> None:
 def locked(lock: Path) -> Iterator[None]:
     """Hold an exclusive lock on the file LOCK (made if missing) for the block: the staff's
     files are read, changed and written under it."""
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # read-only is enough to lock; a TA of the staff group may lock what another made
+    fd = os.open(lock, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o664)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -307,14 +316,16 @@ def _open_folder(out: Path, sub_id: str, make: bool) -> int | None:
         os.close(top)
 
 
-def save(out: Path, report: dict, result: SubmissionResult) -> None:
-    """Write OUT/<id>/pytest-report.json, then OUT/<id>/results.json (the file that counts),
-    into a real folder OUT/<id> (see :func:`_open_folder`)."""
+def save(out: Path, report: dict | None, result: SubmissionResult) -> None:
+    """Write OUT/<id>/pytest-report.json (unless REPORT is None: it is there already), then
+    OUT/<id>/results.json (the file that counts), into a real folder OUT/<id> (see
+    :func:`_open_folder`)."""
     out.mkdir(parents=True, exist_ok=True)
     folder = _open_folder(out, result.id, make=True)
     try:
-        write_atomic(out / result.id / RAW_REPORT,
-                     json.dumps(report, default=str, separators=(",", ":")), folder)
+        if report is not None:
+            write_atomic(out / result.id / RAW_REPORT,
+                         json.dumps(report, default=str, separators=(",", ":")), folder)
         write_atomic(out / result.id / RESULTS, json.dumps(to_gradescope(result), indent=2),
                      folder)
         # what only the course staff are told, beside the file a student may be shown
@@ -423,7 +434,10 @@ def write_gradebook(out: Path, rubric: Rubric,
     """Rebuild OUT/grades.csv from the results files under OUT, reading one at a time;
     return its rows. A check a submission was not graded on (the FullyConnectedNet's, where it
     holds no fc_net.py) is an empty cell. With a ROSTER (id -> name) it has a name column,
-    and rostered students without a result are rows with status missing and 0 points."""
+    and rostered students without a result are rows with status missing and 0 points; without
+    one, the roster the gradebook was last written with is kept (the staff's later commands
+    need not be given it again)."""
+    roster = roster if roster is not None else _roster_of(out / GRADEBOOK)
     rows, points, columns = [], {}, list(rubric.ids)
     for result in iter_results(out):
         # a written answer not graded yet is an empty cell, not a 0
@@ -455,6 +469,18 @@ def write_gradebook(out: Path, rubric: Rubric,
                          cell(row.adjusted), cell(row.flags)])
     write_atomic(out / GRADEBOOK, buffer.getvalue())
     return rows
+
+
+def _roster_of(gradebook: Path) -> dict[str, str] | None:
+    """The roster (id -> name) a gradebook was written with, or None (none, or unreadable)."""
+    try:
+        with gradebook.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    if not rows or "name" not in rows[0]:
+        return None
+    return {uncell(r["id"] or ""): uncell(r["name"] or "") for r in rows}
 
 
 def _text(value: object) -> str | None:

@@ -7,16 +7,19 @@ no regrade loses them."""
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from grader import adjust, results
+from grader.discover import REVIEWS_FOLDER
+from grader.questions import UNANSWERED
 from grader.rubric import Question, Rubric
 from grader.rubric import load as load_rubric
 
-REVIEWS = "reviews"
+REVIEWS = REVIEWS_FOLDER
 QUESTIONS = "questions.json"  # the questions of the last run into OUT (its rubric's)
 MAX_TEXT = 2_000  # of a comment or an item's title: staff text, bounded all the same
 NOT_GRADED = "Not graded yet by the course staff."
@@ -74,17 +77,24 @@ def load(out: Path, question_id: str) -> Review | None:
     try:
         data = json.loads(path(out, question_id).read_text(encoding="utf-8"))
         return Review(question_id,
-                      [Item(str(i["id"]), str(i["title"]), float(i["points"]))
+                      [Item(str(i["id"]), str(i["title"]), _finite(i["points"]))
                        for i in data["items"]],
-                      {str(sid): Grade(None if g["score"] is None else float(g["score"]),
+                      {str(sid): Grade(None if g["score"] is None else _finite(g["score"]),
                                        str(g["comment"]), [str(i) for i in g["items"]],
                                        bool(g["own"]), str(g["answer"]))
                        for sid, g in data["grades"].items()})
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as err:
         raise ReviewError(f"{path(out, question_id)} cannot be read ({err}): it is the "
                           "staff's grades, so the grader stops rather than lose them") from err
+
+
+def _finite(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value):
+        raise ValueError(f"{value!r} is not a number of points")
+    return float(value)
 
 
 class ReviewError(Exception):
@@ -92,9 +102,20 @@ class ReviewError(Exception):
 
 
 def started(out: Path, questions: tuple[Question, ...]) -> dict[str, Review]:
-    """The reviews of QUESTIONS begun in OUT, by question id."""
+    """The reviews of QUESTIONS begun in OUT, by question id (ReviewError: one cannot be
+    read)."""
     found = {q.id: load(out, q.id) for q in questions} if (out / REVIEWS).is_dir() else {}
     return {qid: review for qid, review in found.items() if review is not None}
+
+
+def unasked(out: Path, questions: tuple[Question, ...]) -> list[str]:
+    """The questions the staff have grades of in OUT that QUESTIONS no longer ask (a new
+    rubric): their grades are kept, and count nowhere until a rubric asks them again."""
+    try:
+        files = sorted(p.stem for p in (out / REVIEWS).glob("*.json"))
+    except OSError:
+        return []
+    return [qid for qid in files if qid not in {q.id for q in questions}]
 
 
 def change(out: Path, question_id: str, edit: Callable[[Review], None]) -> Review:
@@ -107,7 +128,7 @@ def change(out: Path, question_id: str, edit: Callable[[Review], None]) -> Revie
         results.write_atomic(path(out, question_id), json.dumps(
             {"question": question_id, "items": [asdict(i) for i in review.items],
              "grades": {sid: asdict(g) for sid, g in sorted(review.grades.items())}},
-            indent=1, ensure_ascii=False))
+            indent=1, ensure_ascii=False), durable=True)
     return review
 
 
@@ -202,8 +223,9 @@ def merge(result: results.SubmissionResult, asked: tuple[Question, ...],
                 question.id, question.title, 0.0, question.points, NOT_GRADED,
                 question.visibility, staff={"graded": False, "changed": False}))
             continue
-        changed = bool(grade.answer) and result.answers.get(question.id, grade.answer) \
-            != grade.answer
+        # answers recorded, but none to this question: it is unanswered now
+        now = result.answers.get(question.id, UNANSWERED if result.answers else grade.answer)
+        changed = bool(grade.answer) and now != grade.answer
         lines = [f"{i.points:+g}: {i.title}" for i in review.items if i.id in grade.items]
         lines += [grade.comment] if grade.comment else []
         lines += [CHANGED] if changed else []
@@ -234,14 +256,15 @@ def sync(out: Path, ids: list[str] | None = None, rubric: Rubric | None = None) 
     rubric = rubric or load_rubric()
     written = 0
     with results.locked(out / f".{REVIEWS}.lock"):
-        for sid in ids if ids is not None else [r.id for r in results.iter_results(out)]:
+        for sid in ids if ids is not None else results.result_ids(out):
             report = results.read_report(out, sid)
             if report is None:
                 continue
             result = finish(out, report, rubric)
             before = results.read(out, sid)
             if before is None or results.to_gradescope(before) != results.to_gradescope(result):
-                results.save(out, report, result)
+                # the report is left as it is: a worker may be writing a newer one
+                results.save(out, None, result)
                 written += 1
     return written
 

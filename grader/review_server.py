@@ -6,11 +6,14 @@ JSON data and is shown as text, never as markup."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import math
 import re
 import secrets
+import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -60,6 +63,29 @@ def question_state(out: Path, question: Question, students: list[Student],
         "groups": shown}
 
 
+class Debounced:
+    """Run a job (the gradebook, rebuilt from every result) in the background after changes,
+    at most once every SECONDS, the last change always followed by a run."""
+
+    SECONDS = 1.0
+
+    def __init__(self, job) -> None:
+        self.job = job
+        self.wanted = threading.Event()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def request(self) -> None:
+        self.wanted.set()
+
+    def _loop(self) -> None:
+        while True:
+            self.wanted.wait()
+            time.sleep(self.SECONDS)
+            self.wanted.clear()
+            with contextlib.suppress(Exception):  # the next change, or Ctrl-C, tries again
+                self.job()
+
+
 class Refused(Exception):
     """A request the page does not answer: (status, why)."""
 
@@ -71,6 +97,7 @@ class ReviewApp:
         self.out, self.rubric, self.asked = out, rubric, asked
         self.token = secrets.token_urlsafe(32)
         self.everyone = Class(out)
+        self.gradebook = Debounced(lambda: results.write_gradebook(out, rubric))
 
     def question(self, question_id: str) -> Question:
         found = next((q for q in self.asked if q.id == question_id), None)
@@ -82,7 +109,12 @@ class ReviewApp:
         students = self.everyone.students(self.asked)
         shown = []
         for question in self.asked:
-            found = review.load(self.out, question.id)
+            try:
+                found = review.load(self.out, question.id)
+            except review.ReviewError as err:  # that question's alone: the others work
+                shown.append({"id": question.id, "title": question.title, "error": str(err),
+                              "points": question.points, "graded": 0, "of": len(students)})
+                continue
             graded = sum(1 for s in students if found and (g := found.grades.get(s.id))
                          and g.graded)
             shown.append({"id": question.id, "title": question.title,
@@ -112,7 +144,7 @@ class ReviewApp:
                 ids = _ids(body, known)
                 touched = review.grade(
                     found, ids, digests, alone=bool(body.get("alone")),
-                    score=_score(body["score"]) if "score" in body else ...,
+                    score=_score(body["score"], question) if "score" in body else ...,
                     comment=_text(body, "comment") if "comment" in body else None,
                     add=_item_ids(body, "add"), remove=_item_ids(body, "remove"))
             elif op == "ungrade":
@@ -130,12 +162,16 @@ class ReviewApp:
             else:
                 raise Refused(HTTPStatus.BAD_REQUEST, f"unknown change {op!r}")
 
+        begun = review.load(self.out, question.id) is None
+        review.change(self.out, question.id, edit)
+        # the question's first grade adds its test to every result, not only the graded ones
+        state = self._state(question, students)
         try:
-            review.change(self.out, question.id, edit)
-        except review.ReviewError as err:
-            raise Refused(HTTPStatus.CONFLICT, str(err)) from err
-        review.sync(self.out, touched, self.rubric)
-        return self._state(question, students)
+            review.sync(self.out, None if begun else touched, self.rubric)
+            self.gradebook.request()
+        except review.ReviewError as err:  # saved; the results wait for the file's repair
+            state["warning"] = f"saved, but the results are not updated: {err}"
+        return state
 
     def student(self, sid: str) -> dict:
         found = results.read(self.out, sid)
@@ -161,7 +197,7 @@ class ReviewApp:
             raise Refused(HTTPStatus.BAD_REQUEST, "an adjustment needs a reason")
         adjust.add(self.out, adjust.Adjustment(sid, check, _number(body.get("points")), reason))
         review.regrade(self.out, sid, self.rubric)
-        results.write_gradebook(self.out, self.rubric)
+        self.gradebook.request()
         return self.student(sid)
 
 
@@ -192,8 +228,15 @@ def _number(value: object) -> float:
     return float(value)
 
 
-def _score(value: object) -> float | None:
-    return None if value is None else _number(value)
+def _score(value: object, question: Question) -> float | None:
+    """A typed score: none, or a number from 0 to the question's points."""
+    if value is None:
+        return None
+    score = _number(value)
+    if not 0 <= score <= question.points:
+        raise Refused(HTTPStatus.BAD_REQUEST,
+                      f"a score is from 0 to {question.points:g}, not {score:g}")
+    return score
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -217,6 +260,12 @@ class Handler(BaseHTTPRequestHandler):
         except Refused as refused:
             status, why = refused.args
             kind, body = "text/plain; charset=utf-8", f"{status} {why}\n".encode()
+        except review.ReviewError as err:
+            status, kind = HTTPStatus.CONFLICT, "text/plain; charset=utf-8"
+            body = f"409 {err}\n".encode()
+        except Exception as err:  # the page says so; the server goes on serving
+            status, kind = HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8"
+            body = f"500 the grader failed: {err!r}\n".encode()
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
@@ -264,7 +313,8 @@ class Handler(BaseHTTPRequestHandler):
     def _post(self, path: str) -> tuple[int, str, bytes]:
         if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
             raise Refused(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send JSON")
-        length = int(self.headers.get("Content-Length") or 0)
+        length = self.headers.get("Content-Length") or ""
+        length = int(length) if length.isdigit() else 0
         if not 0 < length <= MAX_BODY:
             raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too large")
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -126,8 +127,10 @@ def _parse(path: Path, known: dict[str, Check] | None) -> Rubric:
             raise RubricError(f"{path}: check {check_id!r} has part {part!r}; "
                               f"use one of {', '.join(PARTS)}")
         checks.append(Check(check_id, float(points), title, visibility, part))
-    return Rubric(tuple(checks), convention, fc_net,
-                  questions=_questions(path, data.get("questions", {})))
+    asked = _questions(path, data.get("questions", {}))
+    if clash := {q.id for q in asked} & {c.id for c in (*checks, *(known or {}).values())}:
+        raise RubricError(f"{path}: a question may not share a check's id: {sorted(clash)}")
+    return Rubric(tuple(checks), convention, fc_net, questions=asked)
 
 
 def _questions(path: Path, table: object) -> tuple[Question, ...]:
@@ -137,6 +140,8 @@ def _questions(path: Path, table: object) -> tuple[Question, ...]:
     questions = []
     for position, (question_id, spec) in enumerate(table.items(), 1):
         where = f"{path}: question {question_id!r}"
+        if not re.fullmatch(r"[A-Za-z0-9][\w-]{0,63}", question_id, re.ASCII):
+            raise RubricError(f"{where}: an id is letters, digits, _ and - (it names a file)")
         points = spec.get("points") if isinstance(spec, dict) else None
         if isinstance(points, bool) or not isinstance(points, int | float) or points < 0:
             raise RubricError(f"{where} needs points >= 0, got {points!r}")

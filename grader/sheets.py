@@ -14,7 +14,8 @@ from grader.answers import Class
 from grader.inert import cell, uncell
 from grader.rubric import Question
 
-COLUMNS = ("group", "students", "ids", "answer", "score", "comment")
+COLUMNS = ("group", "students", "ids", "answer", "score", "comment", "changed")
+NEEDED = ("group", "score", "comment")  # what an import reads
 
 
 class SheetError(Exception):
@@ -23,8 +24,10 @@ class SheetError(Exception):
 
 def export(out: Path, question: Question, asked: tuple[Question, ...]) -> str:
     """QUESTION's answer groups in OUT as CSV: the group key, its size, its students, the
-    answer, and the grade its members share (empty where they differ or have none)."""
+    answer, the grade its members share (empty where they differ or have none), and those
+    whose answer changed since it was graded."""
     students = Class(out).students(asked)
+    digests = {s.id: s.digest(question.id) for s in students}
     found = review.load(out, question.id) or review.Review(question.id)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -32,9 +35,11 @@ def export(out: Path, question: Question, asked: tuple[Question, ...]) -> str:
     for group in questions.group({s.id: s.answers.get(question.id) for s in students}):
         grades = {_shared(found.grades.get(sid)) for sid in group.members}
         score, comment = grades.pop() if len(grades) == 1 else (None, "")
+        changed = [sid for sid in group.members if (g := found.grades.get(sid))
+                   and g.graded and g.answer and g.answer != digests[sid]]
         writer.writerow([group.key, len(group.members), cell(" ".join(group.members)),
                          cell(group.text), "" if score is None else f"{score:g}",
-                         cell(comment)])
+                         cell(comment), cell(" ".join(changed))])
     return buffer.getvalue()
 
 
@@ -51,11 +56,13 @@ class Imported:
 
 def import_(out: Path, question: Question, asked: tuple[Question, ...], text: str) -> Imported:
     """Grade QUESTION's groups from a filled sheet (TEXT, as :func:`export` wrote it): each
-    row's score and comment go to its group's members, but those with their own grade. A row
-    with no score is left alone. Every row is checked before any grade is given."""
+    row's score and comment (when it has one) go to its group's members, but those with their
+    own grade and those it would not change (an answer changed since it was graded stays
+    flagged until someone grades it). A row with no score is left alone. Every row is
+    checked before any grade is given."""
     rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows or not set(COLUMNS) <= set(rows[0]):
-        raise SheetError(f"the sheet needs the columns {', '.join(COLUMNS)}")
+    if not rows or not set(NEEDED) <= set(rows[0]):
+        raise SheetError(f"the sheet needs the columns {', '.join(NEEDED)}")
     students = Class(out).students(asked)
     members = {g.key: g.members for g in questions.group(
         {s.id: s.answers.get(question.id) for s in students})}
@@ -76,8 +83,10 @@ def import_(out: Path, question: Question, asked: tuple[Question, ...], text: st
 
     def edit(found: review.Review) -> None:
         for key, score, comment in wanted:
-            graded.extend(review.grade(found, members.get(key, []), digests, alone=False,
-                                       score=score, comment=comment))
+            changes = [sid for sid in members.get(key, []) if (g := found.grades.get(sid))
+                       is None or g.score != score or (comment and g.comment != comment)]
+            graded.extend(review.grade(found, changes, digests, alone=False, score=score,
+                                       comment=comment or None))
 
     review.change(out, question.id, edit)
     return Imported(sum(key in members for key, _, _ in wanted), len(graded),

@@ -10,7 +10,11 @@ import io
 import json
 import multiprocessing
 import shutil
+import signal
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -226,17 +230,93 @@ def test_a_changed_answer_keeps_its_score_and_is_flagged_until_looked_at(graded_
     first = app.state(Q1)["groups"][0]
     assert [(m["id"], m["changed"]) for m in first["members"]] == \
         [("ada", False), ("ben", False), ("chen", False), ("eli", True)]
-    # someone looks: keeps the grade for the new answer; the flag goes
+    # a sheet exported and imported untouched looks at nothing: the flag stays
+    sheet = tmp_path / "q1.csv"
+    _run("sheet", "export", out, Q1, sheet)
+    assert next(r for r in csv.DictReader(sheet.open()) if "eli" in r["ids"])["changed"] == "eli"
+    assert _run("sheet", "import", out, Q1, sheet).exit_code == 0
+    assert _tests(out, "eli")[Q1]["extra_data"]["staff"]["changed"]
+    # someone looks: keeps the grade for the new answer; the score stays, the flag goes
     app.change(Q1, {"op": "grade", "students": ["eli"], "alone": True})
-    assert not _tests(out, "eli")[Q1]["extra_data"]["staff"]["changed"]
+    eli = _tests(out, "eli")[Q1]
+    assert eli["score"] == 1 and not eli["extra_data"]["staff"]["changed"]
+    # a notebook taken away is a changed answer too (none now)
+    (folder / "fay" / "Dropout.ipynb").unlink()
+    assert _run(folder, "--out", out, "-j", "2").exit_code == 0
+    fay = _tests(out, "fay")[Q1]
+    assert fay["score"] == 1 and fay["extra_data"]["staff"]["changed"]
 
 
-def test_an_unreadable_file_of_grades_stops_the_grader_instead_of_losing_them(out):
+def test_a_grade_changes_only_what_was_given(out):
+    """A TA saving a comment on a page loaded before another TA's score keeps that score."""
+    _give(out, Q1, ["eli", "fay"], score=2.0, comment="first")
+    _give(out, Q1, ["eli", "fay"], comment="second")  # no score sent: the score stays
+    _give(out, Q1, ["eli"], score=1.0)  # no comment sent: the comment stays
+    grades = review.load(out, Q1).grades
+    assert (grades["eli"].score, grades["eli"].comment) == (1.0, "second")
+    assert (grades["fay"].score, grades["fay"].comment) == (2.0, "second")
+
+
+@pytest.mark.parametrize("broken", ["{ half a file", '{"items": [], "grades": []}',
+                                    '{"items": [], "grades": {"ada": {"score": NaN, '
+                                    '"comment": "", "items": [], "own": false, "answer": ""}}}'])
+def test_an_unreadable_file_of_grades_stops_the_grader_instead_of_losing_them(
+        graded_class, out, broken):
+    _give(out, Q1, ["ben"], score=5.0)
+    assert _run("summary", out).exit_code == 0
+    review.path(out, Q1).write_text(broken)
+    for command in (["summary", str(out)],
+                    [str(graded_class / "class"), "--out", str(out), "--force", "-j", "2"]):
+        said = CliRunner().invoke(main, command)
+        assert said.exit_code == 2 and "cannot be read" in said.output, said.output
+    assert review.path(out, Q1).read_text() == broken
+    # nothing was graded: no result lost its points to the grader failing on the file
+    assert json.loads((out / "ben" / "results.json").read_text())["score"] == 105
+
+
+def test_the_roster_stays_in_the_gradebook_when_staff_grades_rewrite_it(graded_class,
+                                                                        tmp_path):
+    out, roster = tmp_path / "out", tmp_path / "roster.csv"
+    roster.write_text("id,name\nada,Ada Lovelace\nzed,Zed Absent\n")
+    _run(graded_class / "class", "--out", out, "--roster", roster, "-j", "2")
     _give(out, Q1, ["ada"], score=5.0)
-    review.path(out, Q1).write_text("{ half a file")
-    said = CliRunner().invoke(main, ["summary", str(out)])
-    assert said.exit_code != 0 and "cannot be read" in said.output
-    assert review.path(out, Q1).read_text() == "{ half a file"
+    assert _run("summary", out).exit_code == 0
+    rows = {r["id"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    assert (rows["ada"]["name"], rows["ada"][Q1], rows["zed"]["status"]) == \
+        ("Ada Lovelace", "5", "missing")
+
+
+def test_grades_of_a_question_the_rubric_no_longer_asks_are_kept_and_said(graded_class, out,
+                                                                           tmp_path):
+    _give(out, Q3, ["ada"], score=5.0)
+    rubric = tmp_path / "rubric.toml"
+    rubric.write_text('[questions.why_divide]\npoints = 4\nnumber = 1\n')
+    said = CliRunner().invoke(main, [str(graded_class / "class"), "--out", str(out),
+                                     "--rubric", str(rubric), "-j", "2"])
+    assert said.exit_code == 0
+    assert f"the staff's grades of {Q3} are kept in" in said.output
+    assert review.load(out, Q3).grades["ada"].score == 5
+    assert Q3 not in _tests(out, "ada")
+
+
+def test_a_zipped_submission_has_its_answers_and_an_unreadable_notebook_its_own_group(
+        graded_class, out, tmp_path):
+    import zipfile
+
+    folder = Path(shutil.copytree(graded_class / "class", tmp_path / "class"))
+    home = write_student(tmp_path / "zips", "zoe", notebook_2019, [RIGHT, REGULARIZER])
+    with zipfile.ZipFile(folder / "zoe.zip", "w") as archive:
+        for file in home.rglob("*"):
+            archive.write(file, file.relative_to(home.parent))
+    big = write_student(folder, "max", notebook_2019, [RIGHT])
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": "x"}] * 6_000
+    (big / "Dropout.ipynb").write_text(json.dumps({"nbformat": 4, "cells": cells}))
+    assert _run(folder, "--out", out, "-j", "2").exit_code == 0
+    groups = review_server.ReviewApp(out, load_rubric(), ASKED).state(Q1)["groups"]
+    assert [m["id"] for m in groups[0]["members"]] == ["ada", "ben", "chen", "zoe"]
+    assert (groups[-2]["key"], [m["id"] for m in groups[-2]["members"]]) == \
+        (questions.UNREADABLE, ["max"])
+    assert groups[-1]["key"] == questions.UNANSWERED
 
 
 def _staff_member(out: str, question: str, students: list[str], rounds: int) -> None:
@@ -359,8 +439,72 @@ def test_the_page_checks_every_change_it_is_sent(page):
                 {"op": "format the disk"}):
         assert _status(f"{base}/api/questions/{Q1}", headers,
                        json.dumps(bad).encode()) == 400, bad
+    for score in (6, -1):  # the question is worth 5
+        assert _status(f"{base}/api/questions/{Q1}", headers, json.dumps(
+            {"op": "grade", "students": ["ada"], "score": score}).encode()) == 400
     assert _status(f"{base}/api/questions/{Q1}", headers, b"[" * 100_000) in (400, 413)
+    assert _status(f"{base}/api/questions/{Q1}", {**headers, "Content-Length": "abc"},
+                   b"{}") == 413
     assert review.load(app.out, Q1) is None or not review.load(app.out, Q1).grades
+
+
+def test_the_first_grade_of_a_question_reaches_every_result_and_the_gradebook(page):
+    app, _, _ = page
+    app.change(Q1, {"op": "grade", "students": ["ada"], "alone": True, "score": 5})
+    assert _tests(app.out, "dana")[Q1]["output"] == review.NOT_GRADED  # not only ada's
+    deadline = time.monotonic() + 30  # the gradebook follows in the background
+    while time.monotonic() < deadline:
+        rows = {r["id"]: r for r in csv.DictReader((app.out / "grades.csv").open())}
+        if rows["ada"].get(Q1) == "5":
+            break
+        time.sleep(0.2)
+    assert rows["ada"].get(Q1) == "5" and rows["dana"][Q1] == ""
+    report = (app.out / "ada" / "pytest-report.json").stat().st_mtime_ns
+    app.change(Q1, {"op": "grade", "students": ["ada"], "alone": True, "score": 4})
+    # the grader's report of the code is never written by the staff's changes
+    assert (app.out / "ada" / "pytest-report.json").stat().st_mtime_ns == report
+
+
+def test_a_broken_file_of_one_question_leaves_the_others_gradable(page):
+    app, _, base = page
+    review.path(app.out, Q2).parent.mkdir(exist_ok=True)
+    review.path(app.out, Q2).write_text("{ broken")
+    headers = {"X-Review-Token": app.token, "Content-Type": "application/json"}
+    request = urllib.request.Request(f"{base}/api/questions", headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        shown = {q["id"]: q for q in json.loads(response.read())["questions"]}
+    assert "cannot be read" in shown[Q2]["error"] and "error" not in shown[Q1]
+    body = json.dumps({"op": "grade", "students": ["ada"], "alone": True, "score": 5}).encode()
+    request = urllib.request.Request(f"{base}/api/questions/{Q1}", body, headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        said = json.loads(response.read())
+    assert said["warning"].startswith("saved, but the results are not updated")
+    assert review.load(app.out, Q1).grades["ada"].score == 5
+    assert _status(f"{base}/api/questions/{Q2}", headers) == 409
+
+
+def test_the_page_stops_on_a_kill_as_on_ctrl_c_and_merges_the_grades(out):
+    server = subprocess.Popen([sys.executable, "-m", "grader", "review", str(out)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    server.stdout.readline()
+    assert server.stdout.readline().strip().startswith("http://127.0.0.1:")
+    _give(out, Q1, ["ada"], score=3.0)  # graded meanwhile, from another staff member's tool
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(60) == 0
+    rows = {r["id"]: r for r in csv.DictReader((out / "grades.csv").open())}
+    assert rows["ada"][Q1] == "3"
+
+
+def test_names_the_grader_keeps_for_itself_are_no_students_id_nor_questions(tmp_path):
+    from grader import discover
+
+    (tmp_path / "reviews").mkdir()
+    assert list(discover.assign_ids([tmp_path / "reviews"])) == ["reviews~dir"]
+    for bad in ("../x", "a.b", "forward_shape"):
+        rubric = tmp_path / "r.toml"
+        rubric.write_text(f'[questions."{bad}"]\npoints = 1\n')
+        with pytest.raises(RubricError):
+            load_rubric(rubric)
 
 
 def test_the_page_serves_student_text_as_data_and_its_own_script_alone(page):

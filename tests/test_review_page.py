@@ -136,11 +136,18 @@ def _grade_the_class(page: Page, out: Path) -> None:
 
     # the first group (ada, ben, chen: one answer, three spellings), by keys 1 and 2
     assert page.groups()[0].find_element(By.CSS_SELECTOR, ".answer").text == RIGHT
-    page.saving(lambda: page.keys("1"))
-    page.saving(lambda: page.keys("2"))
+    page.keys("1")
+    page.keys("2")
+    page.keys("c")  # the comment, typed while both items are on their way to be saved
+    page.keys("Right.")
+    page.wait.until(lambda b: b.execute_script("return pending") == 0)
+    comment = browser.switch_to.active_element
+    assert (comment.get_attribute("class"), comment.get_attribute("value")) == \
+        ("comment", "Right.")  # the page redrew twice meanwhile: nothing typed was lost
     assert "graded 3/3: 5/5" in page.groups()[0].text
+    page.saving(lambda: page.keys(Keys.ENTER))
     # the next group, dana's near-identical answer: a typed score and a comment
-    page.keys("j")
+    page.keys(Keys.ESCAPE, "j")
     page.keys("s")
     page.keys("4", Keys.TAB)  # on to the comment
     page.saving(lambda: page.keys("Close, but mind the wording.", Keys.ENTER))
@@ -152,6 +159,24 @@ def _grade_the_class(page: Page, out: Path) -> None:
         "Dividing by p keeps the expected value; multiplying does not.")
     page.saving(lambda: wrong.find_element(By.CSS_SELECTOR, ".save").click())
     assert page.text("#progress-text") == "6 of 11 graded"
+    # one of them cleared: the group's members now differ, and its boxes show no grade
+    wrong = next(g for g in page.groups() if "multiply by p" in g.text)
+    next(b for b in wrong.find_elements(By.TAG_NAME, "button")
+         if b.text.startswith("Members")).click()
+    fay = browser.find_element(By.CSS_SELECTOR, 'tr[data-student="fay"]')
+    page.saving(lambda: next(b for b in fay.find_elements(By.TAG_NAME, "button")
+                             if b.text == "Clear").click())
+    assert "graded 1/2: 1/5" in _group(page, "multiply by p").text
+    # a comment alone, typed in a group that is not the current one: eli keeps his score
+    page.keys(Keys.ESCAPE)
+    box = _group(page, "multiply by p").find_element(By.CSS_SELECTOR, ".comment")
+    box.click()
+    box.send_keys(Keys.CONTROL, "a", Keys.NULL, "See the notes on expected values.")
+    page.saving(lambda: box.send_keys(Keys.ENTER))
+    assert "graded 1/2: 1/5" in _group(page, "multiply by p").text
+    score = _group(page, "multiply by p").find_element(By.CSS_SELECTOR, ".score")
+    page.saving(lambda: score.send_keys("1", Keys.ENTER))
+    assert "graded 2/2: 1/5" in _group(page, "multiply by p").text
 
     # the first item is worth less afterwards: everyone who has it is updated
     points = browser.find_element(By.CSS_SELECTOR, "#items li:first-child input")
@@ -160,8 +185,7 @@ def _grade_the_class(page: Page, out: Path) -> None:
 
     # one student's own grade (ben's), the ids shown
     page.keys(Keys.ESCAPE)
-    page.keys("k")
-    page.keys("k")
+    page.groups()[0].find_element(By.CSS_SELECTOR, ".meta").click()
     page.keys("m")
     page.keys("i")
     ben = browser.find_element(By.CSS_SELECTOR, 'tr[data-student="ben"]')
@@ -183,6 +207,10 @@ def _grade_the_class(page: Page, out: Path) -> None:
     assert page.text("#status") == "adjusted: total 102.5/105"
 
 
+def _group(page: Page, holding: str):
+    return next(g for g in page.groups() if holding in g.text)
+
+
 def _everything_is_kept(page: Page) -> None:
     assert page.text("#progress-text") == "6 of 11 graded"
     items = page.browser.find_elements(By.CSS_SELECTOR, "#items li input")
@@ -197,7 +225,7 @@ def _the_gradebook_has_it(folder: Path, out: Path) -> None:
                                                                "eli", "gus")}
     assert scores == {"ada": 4.5, "ben": 5, "chen": 4.5, "dana": 4, "eli": 1, "gus": 0}
     ada = _tests(out, "ada")[Q1]
-    assert ada["output"] == "+3.5: Names the expected value\n+1: Says the scale differs"
+    assert ada["output"] == "+3.5: Names the expected value\n+1: Says the scale differs\nRight."
     assert _tests(out, "dana")[Q1]["output"] == "Close, but mind the wording."
     assert _tests(out, "chen")["adjustment"]["score"] == -2
     for forced in (False, True):  # as the page left it, and after `grade --force`
