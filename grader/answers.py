@@ -68,7 +68,7 @@ class Class:
 
     def groups(self, students: list[Student], question_id: str) -> list[questions.Group]:
         """The answer groups of one question (:func:`grader.questions.group`)."""
-        key = tuple((s.id, s.digest(question_id)) for s in students)
+        key = tuple((s.id, s.digest(question_id), bool(s.problem)) for s in students)
         with self._lock:
             cached = self._groups.get(question_id)
             if cached is None or cached[0] != key:

@@ -271,12 +271,15 @@ def review_command(out: Path, port: int, rubric: Path | None) -> None:
         raise KeyboardInterrupt
 
     for closed in (signal.SIGTERM, signal.SIGHUP):  # a kill, a closed terminal: as Ctrl-C
-        signal.signal(closed, stop)
+        if signal.getsignal(closed) is not signal.SIG_IGN:  # nohup's stays
+            signal.signal(closed, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        for closed in (signal.SIGINT, signal.SIGTERM):  # the last merge is not cut short
+            signal.signal(closed, signal.SIG_IGN)
         server.server_close()
         _merge_staff_grades(out, checks)
         results.write_gradebook(out, checks)
@@ -345,7 +348,9 @@ def gradescope_bundle(zip_path: Path, rubric: Path | None, extra_checks: tuple[P
 def summary(out: Path, roster: Path | None) -> None:
     """The class at a glance and the misconceptions found, from the results in OUT."""
     _merge_staff_grades(out)
-    click.echo(report.text_summary(report.build(out, _roster(roster))))
+    names = _roster(roster)
+    click.echo(report.text_summary(report.build(
+        out, names if names is not None else results.kept_roster(out))))
 
 
 @main.command("report")
@@ -360,6 +365,7 @@ def report_command(out: Path, roster: Path | None) -> None:
 
 
 def _class_report(out: Path, roster: dict[str, str] | None) -> None:
+    roster = roster if roster is not None else results.kept_roster(out)
     if not html_report.available():
         click.echo(html_report.MISSING_EXTRA, err=True)
         return

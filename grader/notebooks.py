@@ -152,12 +152,23 @@ def of_submission(path: Path) -> Reading:
 def _of_zip(path: Path) -> Reading:
     """What was read of the notebook inside the zip at PATH (as :func:`find` chooses one), read
     from the archive within the same bounds, nothing unpacked."""
+    shown = discover.printable(path.name)
+    unreadable = Reading(problem=f"{shown}: its notebook could not be read (a zip the grader "
+                                 "cannot open, or an entry it cannot read)")
     try:
+        if path.stat().st_size > discover.MAX_ZIP_BYTES:
+            return Reading(problem=f"{shown} is too large to read")
         with zipfile.ZipFile(open(discover.open_regular(path), "rb")) as archive:
-            entries = archive.infolist()[:discover.MAX_ZIP_ENTRIES]
+            entries = archive.infolist()
+            if len(entries) > discover.MAX_ZIP_ENTRIES:
+                return Reading(problem=f"{shown} holds more than "
+                                       f"{discover.MAX_ZIP_ENTRIES:,} entries")
+            # as discover.walk would see it unpacked: no hidden or skipped folder
             notebooks = sorted((e for e in entries if not e.is_dir()
                                 and e.filename.lower().endswith(".ipynb")
-                                and "__MACOSX" not in e.filename),
+                                and not any(part.startswith(".") or part in discover.SKIP_DIRS
+                                            or part == "__MACOSX"
+                                            for part in e.filename.split("/"))),
                                key=lambda e: (e.filename.count("/"), e.filename))
             named = [e for e in notebooks if e.filename.lower().rsplit("/", 1)[-1]
                      == "dropout.ipynb"]
@@ -173,7 +184,7 @@ def _of_zip(path: Path) -> Reading:
                     return parse(data, shown)
     except (OSError, zipfile.BadZipFile, discover.SubmissionError, RuntimeError, ValueError,
             NotImplementedError, EOFError):
-        pass
+        return unreadable
     return Reading()
 
 

@@ -187,7 +187,8 @@ def staff_graded(out: Path, students: list[Student], grouped: bool) -> list[Ques
         if grouped:
             answers = {s.id: questions.assign(s.answers, asked).get(question.id)
                        for s in graded}
-            for group in questions.group(answers):
+            unreadable = {s.id for s in graded if s.result.notebook}
+            for group in questions.group(answers, unreadable):
                 given = sorted({f"{checks[sid].score:g}" for sid in group.members
                                 if sid in checks and (checks[sid].staff or {}).get("graded")})
                 shown.groups.append((len(group.members), group.text or "(no answer)",

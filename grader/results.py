@@ -98,7 +98,9 @@ def from_report(report: dict, rubric: Rubric) -> SubmissionResult:
     if facts.get("checks"):
         rubric = Rubric(tuple(Check(**c) for c in facts["checks"]), rubric.convention)
     if facts.get("failed"):  # outside any check: no check's result can be trusted
-        return grader_failure(facts["id"], rubric, facts["failed"])
+        failure = grader_failure(facts["id"], rubric, facts["failed"])
+        failure.path = facts.get("path", "")  # its written answers are still there to read
+        return failure
     by_check = {t.get("metadata", {}).get("check"): t for t in report.get("tests", [])}
     checks, statuses = [], set()
     for check in rubric.checks:
@@ -437,7 +439,7 @@ def write_gradebook(out: Path, rubric: Rubric,
     and rostered students without a result are rows with status missing and 0 points; without
     one, the roster the gradebook was last written with is kept (the staff's later commands
     need not be given it again)."""
-    roster = roster if roster is not None else _roster_of(out / GRADEBOOK)
+    roster = roster if roster is not None else kept_roster(out)
     rows, points, columns = [], {}, list(rubric.ids)
     for result in iter_results(out):
         # a written answer not graded yet is an empty cell, not a 0
@@ -471,16 +473,19 @@ def write_gradebook(out: Path, rubric: Rubric,
     return rows
 
 
-def _roster_of(gradebook: Path) -> dict[str, str] | None:
-    """The roster (id -> name) a gradebook was written with, or None (none, or unreadable)."""
+def kept_roster(out: Path) -> dict[str, str] | None:
+    """The roster (id -> name) OUT's gradebook was last written with: its rows with a name,
+    and its students missing then; None where it had none (or is unreadable: a spreadsheet
+    may have saved it its own way)."""
     try:
-        with gradebook.open(newline="", encoding="utf-8") as f:
+        with (out / GRADEBOOK).open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error):
+        if not rows or "name" not in rows[0]:
+            return None
+        return {uncell(r["id"]): uncell(r["name"] or "") for r in rows
+                if r["name"] or r.get("status") == "missing"}
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError):
         return None
-    if not rows or "name" not in rows[0]:
-        return None
-    return {uncell(r["id"] or ""): uncell(r["name"] or "") for r in rows}
 
 
 def _text(value: object) -> str | None:

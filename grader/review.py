@@ -15,7 +15,6 @@ from pathlib import Path
 
 from grader import adjust, results
 from grader.discover import REVIEWS_FOLDER
-from grader.questions import UNANSWERED
 from grader.rubric import Question, Rubric
 from grader.rubric import load as load_rubric
 
@@ -223,8 +222,9 @@ def merge(result: results.SubmissionResult, asked: tuple[Question, ...],
                 question.id, question.title, 0.0, question.points, NOT_GRADED,
                 question.visibility, staff={"graded": False, "changed": False}))
             continue
-        # answers recorded, but none to this question: it is unanswered now
-        now = result.answers.get(question.id, UNANSWERED if result.answers else grade.answer)
+        # where the grader recorded no answer to this question (graded before it was asked,
+        # or not from a folder or zip), nothing is known to have changed
+        now = result.answers.get(question.id, grade.answer)
         changed = bool(grade.answer) and now != grade.answer
         lines = [f"{i.points:+g}: {i.title}" for i in review.items if i.id in grade.items]
         lines += [grade.comment] if grade.comment else []

@@ -137,11 +137,17 @@ class ReviewApp:
         known = set(digests)
         op = body.get("op")
         touched: list[str] = []
+        left_out: list[str] = []
 
         def edit(found: review.Review) -> None:
-            nonlocal touched
+            nonlocal touched, left_out
             if op == "grade":
                 ids = _ids(body, known)
+                if "group" in body:  # a group's grade: only for the answer it was given to
+                    now = {sid for g in self.everyone.groups(students, question.id)
+                           if g.key == body["group"] for sid in g.members}
+                    left_out = [sid for sid in ids if sid not in now]
+                    ids = [sid for sid in ids if sid in now]
                 touched = review.grade(
                     found, ids, digests, alone=bool(body.get("alone")),
                     score=_score(body["score"], question) if "score" in body else ...,
@@ -166,6 +172,9 @@ class ReviewApp:
         review.change(self.out, question.id, edit)
         # the question's first grade adds its test to every result, not only the graded ones
         state = self._state(question, students)
+        if left_out:
+            state["warning"] = (f"saved, but not for {len(left_out)} of the group: their "
+                                "answers changed since the page showed them")
         try:
             review.sync(self.out, None if begun else touched, self.rubric)
             self.gradebook.request()

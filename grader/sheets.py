@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader import questions, review
+from grader import review
 from grader.answers import Class
 from grader.inert import cell, uncell
 from grader.rubric import Question
@@ -26,13 +26,14 @@ def export(out: Path, question: Question, asked: tuple[Question, ...]) -> str:
     """QUESTION's answer groups in OUT as CSV: the group key, its size, its students, the
     answer, the grade its members share (empty where they differ or have none), and those
     whose answer changed since it was graded."""
-    students = Class(out).students(asked)
+    everyone = Class(out)
+    students = everyone.students(asked)
     digests = {s.id: s.digest(question.id) for s in students}
     found = review.load(out, question.id) or review.Review(question.id)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)
-    for group in questions.group({s.id: s.answers.get(question.id) for s in students}):
+    for group in everyone.groups(students, question.id):
         grades = {_shared(found.grades.get(sid)) for sid in group.members}
         score, comment = grades.pop() if len(grades) == 1 else (None, "")
         changed = [sid for sid in group.members if (g := found.grades.get(sid))
@@ -63,9 +64,9 @@ def import_(out: Path, question: Question, asked: tuple[Question, ...], text: st
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or not set(NEEDED) <= set(rows[0]):
         raise SheetError(f"the sheet needs the columns {', '.join(NEEDED)}")
-    students = Class(out).students(asked)
-    members = {g.key: g.members for g in questions.group(
-        {s.id: s.answers.get(question.id) for s in students})}
+    everyone = Class(out)
+    students = everyone.students(asked)
+    members = {g.key: g.members for g in everyone.groups(students, question.id)}
     digests = {s.id: s.digest(question.id) for s in students}
     wanted = []
     for number, row in enumerate(rows, 2):

@@ -202,7 +202,9 @@ def test_grade_report_and_summary_from_existing_results(graded):
     assert (graded / "report.html").is_file()
     summary = CliRunner().invoke(main, ["summary", str(graded)]).output
     count = len(tomllib.loads((SUBMISSIONS / "EXPECTED.toml").read_text())) + 1  # + copycat
-    assert summary.startswith(f"graded {count}, missing 0, mean")
+    # the run's roster is kept without --roster: its ghost, who submitted nothing, is missing
+    assert summary.startswith(f"graded {count}, missing 1, mean")
+    assert "Gone Student" in (graded / "report.html").read_text()
     # which containment the class was graded in, as the run said it: all in one
     line = containment.choose().describe()
     assert f"\n{line} ({count})\n" in summary

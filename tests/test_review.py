@@ -311,12 +311,69 @@ def test_a_zipped_submission_has_its_answers_and_an_unreadable_notebook_its_own_
     big = write_student(folder, "max", notebook_2019, [RIGHT])
     cells = [{"cell_type": "markdown", "metadata": {}, "source": "x"}] * 6_000
     (big / "Dropout.ipynb").write_text(json.dumps({"nbformat": 4, "cells": cells}))
+    (folder / "yan.zip").write_bytes(b"PK\x03\x04 not a zip after all")
     assert _run(folder, "--out", out, "-j", "2").exit_code == 0
     groups = review_server.ReviewApp(out, load_rubric(), ASKED).state(Q1)["groups"]
     assert [m["id"] for m in groups[0]["members"]] == ["ada", "ben", "chen", "zoe"]
     assert (groups[-2]["key"], [m["id"] for m in groups[-2]["members"]]) == \
-        (questions.UNREADABLE, ["max"])
+        (questions.UNREADABLE, ["max", "yan"])
     assert groups[-1]["key"] == questions.UNANSWERED
+    sheet = tmp_path / "q1.csv"  # the sheet keeps them apart too
+    _run("sheet", "export", out, Q1, sheet)
+    assert next(r for r in csv.DictReader(sheet.open()) if r["group"] == "unreadable")["ids"] \
+        == "max yan"
+    # when max's notebook is mended, the page that is open sees it
+    app = review_server.ReviewApp(out, load_rubric(), ASKED)
+    app.state(Q1)
+    write_student(folder, "max", notebook_2019, [""])
+    assert _run(folder, "--out", out, "-j", "2").exit_code == 0
+    keys = {g["key"]: [m["id"] for m in g["members"]] for g in app.state(Q1)["groups"]}
+    assert keys[questions.UNREADABLE] == ["yan"] and "max" in keys[questions.UNANSWERED]
+
+
+def test_a_group_grade_skips_whoever_answered_otherwise_since_the_page_showed_them(
+        graded_class, out, tmp_path):
+    app = review_server.ReviewApp(out, load_rubric(), ASKED)
+    shown = app.state(Q1)["groups"]
+    wrong = next(g for g in shown if g["text"] == WRONG)  # eli and fay
+    folder = Path(shutil.copytree(graded_class / "class", tmp_path / "class"))
+    write_student(folder, "eli", notebook_2019, [RIGHT])  # eli answers otherwise meanwhile
+    assert _run(folder, "--out", out, "-j", "2").exit_code == 0
+    said = app.change(Q1, {"op": "grade", "students": [m["id"] for m in wrong["members"]],
+                           "group": wrong["key"], "score": 0})
+    assert "not for 1 of the group" in said["warning"]
+    assert set(review.load(out, Q1).grades) == {"fay"}
+
+
+def test_a_question_added_later_flags_no_answer_as_changed(out):
+    """Results graded before a question was asked recorded no answer to it: unknown, not
+    changed."""
+    rubric = load_rubric()
+    extra = Question("why_p", 2.0, "Why p?", 1)
+    review.record_questions(out, type(rubric)(rubric.checks, questions=(*ASKED, extra)))
+    app = review_server.ReviewApp(out, rubric, review.questions(out))
+    app.change("why_p", {"op": "grade", "students": ["ada"], "alone": True, "score": 2})
+    test = _tests(out, "ada")["why_p"]
+    assert test["score"] == 2 and not test["extra_data"]["staff"]["changed"]
+    assert review.CHANGED not in test["output"]
+
+
+def test_the_kept_roster_reads_a_spreadsheets_gradebook_and_only_its_names(tmp_path):
+    from grader import results
+
+    (tmp_path / "grades.csv").write_bytes(
+        "\ufeffid,name,score,max_score,status\r\nada,Ada,1,1,ok\r\nkim,,1,1,ok\r\n"
+        "zed,Zed,0,1,missing\r\nyo,,0,1,missing\r\n".encode())
+    assert results.kept_roster(tmp_path) == {"ada": "Ada", "zed": "Zed", "yo": ""}
+    (tmp_path / "grades.csv").write_text("score,name\n1,x\n")
+    assert results.kept_roster(tmp_path) is None
+
+
+def test_a_submission_the_grader_failed_on_keeps_its_answers(out):
+    from grader import results
+
+    report = {"grader": {"id": "ada", "path": "/the/submission", "failed": "boom"}}
+    assert results.from_report(report, load_rubric()).path == "/the/submission"
 
 
 def _staff_member(out: str, question: str, students: list[str], rounds: int) -> None:
@@ -481,6 +538,20 @@ def test_a_broken_file_of_one_question_leaves_the_others_gradable(page):
     assert said["warning"].startswith("saved, but the results are not updated")
     assert review.load(app.out, Q1).grades["ada"].score == 5
     assert _status(f"{base}/api/questions/{Q2}", headers) == 409
+
+
+def test_a_page_started_under_nohup_outlives_its_terminal(out):
+    server = subprocess.Popen(
+        [sys.executable, "-m", "grader", "review", str(out)], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    server.stdout.readline()
+    server.stdout.readline()
+    server.send_signal(signal.SIGHUP)
+    with pytest.raises(subprocess.TimeoutExpired):
+        server.wait(2)
+    server.send_signal(signal.SIGTERM)
+    assert server.wait(60) == 0
 
 
 def test_the_page_stops_on_a_kill_as_on_ctrl_c_and_merges_the_grades(out):

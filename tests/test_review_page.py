@@ -250,3 +250,53 @@ def _the_gradebook_has_it(folder: Path, out: Path) -> None:
         assert "answer changed since it was graded" in first.text
     finally:
         page.close()
+
+
+def _hold(page: Page, seconds: float) -> None:
+    """Hold the page's queue of changes for SECONDS, as a slow server would."""
+    page.browser.execute_script(
+        f"queue = queue.then(() => new Promise(r => setTimeout(r, {seconds * 1000})))")
+
+
+def test_each_change_lands_where_it_was_made_however_slow_the_saves(tmp_path):
+    folder, out = write_class(tmp_path / "class"), tmp_path / "out"
+    _grade(folder, "--out", out, "-j", "2")
+    page = Page(out)
+    try:
+        page.open()
+        browser = page.browser
+        # a score saved while the page is slow, then another question opened at once
+        _hold(page, 1.5)
+        wrong = _group(page, "multiply by p")
+        wrong.find_element(By.CSS_SELECTOR, ".score").send_keys("1", Keys.ENTER)
+        browser.find_element(By.CSS_SELECTOR, "#tabs button:nth-child(2)").click()
+        page.wait.until(lambda b: b.execute_script("return pending") == 0)
+        assert "Q2" in page.text("#tabs") and "Inline Question 2" in page.text("#title")
+        browser.find_element(By.CSS_SELECTOR, "#tabs button:nth-child(1)").click()
+        page.wait.until(lambda b: "Inline Question 1" in b.find_element(By.ID, "title").text)
+        assert "graded 2/2: 1/5" in _group(page, "multiply by p").text
+        assert not (out / "reviews" / "inline_question_2.json").exists()
+        # more typed while the comment waits its turn: it goes with it, nothing is lost
+        _hold(page, 1.5)
+        box = _group(page, "multiply by p").find_element(By.CSS_SELECTOR, ".comment")
+        box.send_keys("Dividing keeps the mean.", Keys.ENTER)
+        box.send_keys(" Multiplying does not.")
+        page.wait.until(lambda b: b.execute_script("return pending") == 0)
+        box = _group(page, "multiply by p").find_element(By.CSS_SELECTOR, ".comment")
+        assert box.get_attribute("value") == "Dividing keeps the mean. Multiplying does not."
+        grades = json.loads((out / "reviews" / f"{Q1}.json").read_text())["grades"]
+        assert grades["eli"]["comment"] == "Dividing keeps the mean. Multiplying does not."
+        # a score that is no number is refused, not saved as "no score"
+        score = _group(page, "multiply by p").find_element(By.CSS_SELECTOR, ".score")
+        score.send_keys(Keys.CONTROL, "a", Keys.NULL, "1e", Keys.ENTER)
+        page.wait.until(lambda b: b.find_element(By.ID, "status").text.startswith("not"))
+        assert page.text("#status") == "not saved: the score is not a number"
+        grades = json.loads((out / "reviews" / f"{Q1}.json").read_text())["grades"]
+        assert grades["eli"]["score"] == 1 and grades["fay"]["score"] == 1
+        # the group the keys act on stays that group when the groups are put in another order
+        page.keys(Keys.ESCAPE)
+        _group(page, "multiply by p").find_element(By.CSS_SELECTOR, ".meta").click()
+        browser.execute_script("state.groups.reverse(); render()")
+        assert "multiply by p" in page.text(".group.current")
+    finally:
+        page.close()
