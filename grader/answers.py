@@ -3,7 +3,6 @@ each question, read from the submission again only when its result changes."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import threading
@@ -12,6 +11,11 @@ from pathlib import Path
 
 from grader import notebooks, questions, results
 from grader.rubric import Question
+
+
+def read(result: results.SubmissionResult) -> notebooks.Reading:
+    """What was read of the notebook of the submission RESULT was graded from."""
+    return notebooks.of_submission(Path(result.path)) if result.path else notebooks.Reading()
 
 
 @dataclass
@@ -55,8 +59,7 @@ class Class:
                         continue
                     source = f"{result.content_hash}:{result.path}"
                     if known is None or known[1] != source:
-                        path = Path(result.path) if result.path else None
-                        reading = notebooks.of_submission(path) if path else notebooks.Reading()
+                        reading = read(result)
                         known = (seen, source, questions.assign(reading.answers, asked),
                                  reading.problem)
                     self._read[sid] = known = (seen, source, *known[2:])
@@ -67,7 +70,8 @@ class Class:
         return found
 
     def groups(self, students: list[Student], question_id: str) -> list[questions.Group]:
-        """The answer groups of one question (:func:`grader.questions.group`)."""
+        """The answer groups of one question (:func:`grader.questions.group`), shared between
+        calls: read them, never change them."""
         key = tuple((s.id, s.digest(question_id), bool(s.problem)) for s in students)
         with self._lock:
             cached = self._groups.get(question_id)
@@ -75,4 +79,4 @@ class Class:
                 made = questions.group({s.id: s.answers.get(question_id) for s in students},
                                        {s.id for s in students if s.problem})
                 self._groups[question_id] = cached = (key, made)
-        return copy.deepcopy(cached[1])
+        return cached[1]

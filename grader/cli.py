@@ -166,7 +166,7 @@ def run(path: Path | None, out: Path, jobs: int, timeout: float, memory: int, fo
             except containment.ContainmentError as err:
                 raise click.UsageError(str(err)) from err
     names = _roster(roster)
-    _merge_staff_grades(out, checks)
+    _sync_staff_grades(out, checks)  # the gradebook is written next
     ids = {s.id for s in submissions}
     graded = [row for row in results.write_gradebook(out, checks, names) if row.id in ids]
     if len(submissions) == 1:
@@ -281,7 +281,7 @@ def review_command(out: Path, port: int, rubric: Path | None) -> None:
         for closed in (signal.SIGINT, signal.SIGTERM):  # the last merge is not cut short
             signal.signal(closed, signal.SIG_IGN)
         server.server_close()
-        _merge_staff_grades(out, checks)
+        _sync_staff_grades(out, checks)
         results.write_gradebook(out, checks)
 
 
@@ -385,14 +385,20 @@ def _staff_grades_readable(out: Path, rubric: Rubric) -> None:
                    "nowhere until one does", err=True)
 
 
+def _sync_staff_grades(out: Path, rubric: Rubric | None = None) -> int:
+    """Bring the results in OUT up to date with the staff's grades and adjustments; return
+    how many were rewritten."""
+    try:
+        return review.sync(out, rubric=rubric)
+    except review.ReviewError as err:
+        raise click.UsageError(str(err)) from err
+
+
 def _merge_staff_grades(out: Path, rubric: Rubric | None = None) -> None:
     """Bring the results in OUT up to date with the staff's grades and adjustments, and the
     gradebook with them."""
-    try:
-        if review.sync(out, rubric=rubric):
-            results.write_gradebook(out, rubric or load_rubric())
-    except review.ReviewError as err:
-        raise click.UsageError(str(err)) from err
+    if _sync_staff_grades(out, rubric):
+        results.write_gradebook(out, rubric or load_rubric())
 
 
 def _roster(path: Path | None) -> dict[str, str] | None:

@@ -12,7 +12,7 @@ import re
 import threading
 from pathlib import Path
 
-from grader import misconceptions, notebooks, report, results
+from grader import answers, misconceptions, notebooks, report, results
 from grader.inert import cell
 
 REPORT = "report.html"
@@ -41,7 +41,7 @@ def preload() -> None:
 
 def written_answers(result: results.SubmissionResult) -> list[notebooks.Answer]:
     """A graded submission's written answers, from its notebook if it has one."""
-    return notebooks.of_submission(Path(result.path)).answers if result.path else []
+    return answers.read(result).answers
 
 
 def write(out: Path, roster: dict[str, str] | None = None) -> Path:

@@ -48,6 +48,10 @@ class Grade:
     def graded(self) -> bool:
         return self.score is not None or bool(self.items)
 
+    def changed(self, now: str) -> bool:
+        """Whether this grade was given to another answer than NOW (a digest)."""
+        return self.graded and bool(self.answer) and self.answer != now
+
 
 @dataclass
 class Review:
@@ -57,6 +61,10 @@ class Review:
 
     def item(self, item_id: str) -> Item | None:
         return next((i for i in self.items if i.id == item_id), None)
+
+    def graded_among(self, students: list) -> int:
+        """How many of STUDENTS (with an id) have a grade."""
+        return sum(1 for s in students if (g := self.grades.get(s.id)) and g.graded)
 
     def score(self, grade: Grade, question: Question) -> float:
         """GRADE's points: the typed score (else 0, or the full points under negative scoring)
@@ -76,9 +84,9 @@ def load(out: Path, question_id: str) -> Review | None:
     try:
         data = json.loads(path(out, question_id).read_text(encoding="utf-8"))
         return Review(question_id,
-                      [Item(str(i["id"]), str(i["title"]), _finite(i["points"]))
+                      [Item(str(i["id"]), str(i["title"]), number(i["points"]))
                        for i in data["items"]],
-                      {str(sid): Grade(None if g["score"] is None else _finite(g["score"]),
+                      {str(sid): Grade(None if g["score"] is None else number(g["score"]),
                                        str(g["comment"]), [str(i) for i in g["items"]],
                                        bool(g["own"]), str(g["answer"]))
                        for sid, g in data["grades"].items()})
@@ -89,11 +97,24 @@ def load(out: Path, question_id: str) -> Review | None:
                           "staff's grades, so the grader stops rather than lose them") from err
 
 
-def _finite(value: object) -> float:
+def number(value: object) -> float:
+    """VALUE as points: a finite number (ValueError for anything else: text, NaN, true)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or \
             not math.isfinite(value):
         raise ValueError(f"{value!r} is not a number of points")
     return float(value)
+
+
+def typed_score(value: object, question: Question) -> float:
+    """A score the staff typed for QUESTION: a number from 0 to its points (ValueError
+    saying so for anything else)."""
+    try:
+        score = number(value)
+    except ValueError:
+        score = math.nan
+    if not 0 <= score <= question.points:
+        raise ValueError(f"a score is a number from 0 to {question.points:g}, not {value!r}")
+    return score
 
 
 class ReviewError(Exception):
@@ -224,8 +245,7 @@ def merge(result: results.SubmissionResult, asked: tuple[Question, ...],
             continue
         # where the grader recorded no answer to this question (graded before it was asked,
         # or not from a folder or zip), nothing is known to have changed
-        now = result.answers.get(question.id, grade.answer)
-        changed = bool(grade.answer) and now != grade.answer
+        changed = grade.changed(result.answers.get(question.id, grade.answer))
         lines = [f"{i.points:+g}: {i.title}" for i in review.items if i.id in grade.items]
         lines += [grade.comment] if grade.comment else []
         lines += [CHANGED] if changed else []

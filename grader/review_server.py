@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import json
-import math
 import re
 import secrets
 import threading
@@ -47,19 +46,18 @@ def question_state(out: Path, question: Question, students: list[Student],
                     "score": given.score, "comment": given.comment, "items": given.items,
                     "own": given.own},
                 "final": found.score(given, question) if graded else None,
-                "changed": graded and bool(given.answer) and given.answer != digests[sid]})
+                "changed": given is not None and given.changed(digests[sid])})
         shown.append({"key": group.key, "text": group.text, "diff": group.diff,
                       "cluster": group.cluster, "answered": group.answered,
                       "hints": questions.hints(group.text, question.key_points),
                       "members": members})
-    graded = sum(1 for s in students if (g := found.grades.get(s.id)) and g.graded)
     return {
         "question": {"id": question.id, "title": question.title, "points": question.points,
                      "scoring": question.scoring, "key_points": list(question.key_points)},
         "items": [{"id": i.id, "title": i.title, "points": i.points,
                    "applied": sum(i.id in g.items for g in found.grades.values())}
                   for i in found.items],
-        "progress": {"graded": graded, "of": len(students)},
+        "progress": {"graded": found.graded_among(students), "of": len(students)},
         "groups": shown}
 
 
@@ -115,10 +113,9 @@ class ReviewApp:
                 shown.append({"id": question.id, "title": question.title, "error": str(err),
                               "points": question.points, "graded": 0, "of": len(students)})
                 continue
-            graded = sum(1 for s in students if found and (g := found.grades.get(s.id))
-                         and g.graded)
             shown.append({"id": question.id, "title": question.title,
-                          "points": question.points, "graded": graded, "of": len(students)})
+                          "points": question.points, "of": len(students),
+                          "graded": found.graded_among(students) if found else 0})
         return {"out": str(self.out.name), "questions": shown}
 
     def state(self, question_id: str) -> dict:
@@ -232,20 +229,18 @@ def _text(body: dict, key: str) -> str:
 
 
 def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise Refused(HTTPStatus.BAD_REQUEST, "points must be a number")
-    return float(value)
+    try:
+        return review.number(value)
+    except ValueError as err:
+        raise Refused(HTTPStatus.BAD_REQUEST, "points must be a number") from err
 
 
 def _score(value: object, question: Question) -> float | None:
     """A typed score: none, or a number from 0 to the question's points."""
-    if value is None:
-        return None
-    score = _number(value)
-    if not 0 <= score <= question.points:
-        raise Refused(HTTPStatus.BAD_REQUEST,
-                      f"a score is from 0 to {question.points:g}, not {score:g}")
-    return score
+    try:
+        return None if value is None else review.typed_score(value, question)
+    except ValueError as err:
+        raise Refused(HTTPStatus.BAD_REQUEST, str(err)) from err
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +35,8 @@ def export(out: Path, question: Question, asked: tuple[Question, ...]) -> str:
     for group in everyone.groups(students, question.id):
         grades = {_shared(found.grades.get(sid)) for sid in group.members}
         score, comment = grades.pop() if len(grades) == 1 else (None, "")
-        changed = [sid for sid in group.members if (g := found.grades.get(sid))
-                   and g.graded and g.answer and g.answer != digests[sid]]
+        changed = [sid for sid in group.members
+                   if (g := found.grades.get(sid)) and g.changed(digests[sid])]
         writer.writerow([group.key, len(group.members), cell(" ".join(group.members)),
                          cell(group.text), "" if score is None else f"{score:g}",
                          cell(comment), cell(" ".join(changed))])
@@ -73,12 +72,10 @@ def import_(out: Path, question: Question, asked: tuple[Question, ...], text: st
         if not (row["score"] or "").strip():
             continue
         try:
-            score = float(row["score"])
+            score = review.typed_score(float(row["score"]), question)
         except ValueError:
-            score = math.nan
-        if not math.isfinite(score) or not 0 <= score <= question.points:
             raise SheetError(f"row {number}: score {row['score']!r} is not a number from 0 "
-                             f"to {question.points:g}")
+                             f"to {question.points:g}") from None
         wanted.append((row["group"], score, uncell(row["comment"] or "")))
     graded: list[str] = []
 
